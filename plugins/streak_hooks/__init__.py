@@ -1,0 +1,1 @@
+"""streak_hooks."""
