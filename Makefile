@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := unixodbc unixodbc-dev odbc-postgresql libsqliteodbc
+APT_PACKAGES := unixodbc unixodbc-dev odbc-postgresql libsqliteodbc docker-compose
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
@@ -16,7 +16,7 @@ install: $(VENV)/.installed
 # System packages for ODBC (SYSPRO / GP / Sage 50 connectors). Installed only when running as root
 # and only when missing; otherwise a note says what to install.
 apt:
-	@if odbcinst -q -d 2>/dev/null | grep -q SQLite3 && odbcinst -q -d | grep -q "PostgreSQL Unicode"; then \
+	@if odbcinst -q -d 2>/dev/null | grep -q SQLite3 && odbcinst -q -d | grep -q "PostgreSQL Unicode" && command -v docker-compose >/dev/null; then \
 		echo "apt packages present"; \
 	elif [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
@@ -34,14 +34,14 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 ## The main job end to end on the embedded default (SQLite + local sandboxes).
 run: install
-	$(BIN)/python -m sync_core.demo run
+	$(BIN)/python -m sandbox.demo run
 
 ## Airflow UI on 127.0.0.1:8080 with the sandboxes (Ctrl-C or `make down` stops everything).
 up: install
-	$(BIN)/python -m sync_core.demo up
+	$(BIN)/python -m sandbox.demo up
 
 down:
-	-@$(BIN)/python -m sync_core.demo down
+	-@$(BIN)/python -m sandbox.demo down
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,0 +1,1 @@
+"""Task bodies of the sync DAGs (the DAG files only wire them)."""

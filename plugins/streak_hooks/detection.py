@@ -1,0 +1,178 @@
+"""Stage-change detection: which boxes entered a trigger stage since the stored watermark.
+
+Configured by names (pipeline name, stage names); names are resolved to keys through the API.
+A box's entry into a stage is a :class:`~sync_core.state.StageEvent` (box key, stage key,
+``lastStageChangeTimestamp``). Events are claimed in the state store, so overlapping runs see
+each event once, and a box that leaves the stage and re-enters it later is a new event. Events a
+dead run claimed but never finished are handed out again after their lease, so nothing is lost
+even when they fall behind the watermark.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from streak_hooks.models import Box, Pipeline
+
+if TYPE_CHECKING:
+    from streak_hooks.hook import StreakHook
+    from sync_core.state import StageEvent, StateStore
+
+log = logging.getLogger(__name__)
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
+
+class DetectionError(ValueError):
+    """The configured pipeline or stage names do not exist in Streak."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionWindow:
+    """Which stage changes to look at (epoch ms, inclusive) and how."""
+
+    since_ms: int | None = None  # None: watermark minus the overlap
+    until_ms: int | None = None
+    box_keys: tuple[str, ...] = ()  # explicit replay: these boxes, whatever the watermark
+    overlap_ms: int = 10 * MINUTE_MS
+    initial_lookback_ms: int = 30 * DAY_MS
+    lease_seconds: float = 3600.0
+
+
+@dataclass(slots=True)
+class Detection:
+    """What one detection pass found; ``boxes`` are the ones this run now owns."""
+
+    pipeline: Pipeline
+    trigger_stage_keys: tuple[str, ...]
+    boxes: list[Box] = field(default_factory=list)
+    events: list[StageEvent] = field(default_factory=list)
+    seen: int = 0  # candidate boxes in a trigger stage inside the window (before de-duplication)
+    lower_ms: int = 0
+    upper_ms: int | None = None
+    skipped: list[str] = field(default_factory=list)  # human-readable notes
+
+
+def resolve_pipeline(hook: StreakHook, pipeline_name: str) -> Pipeline:
+    """Find a pipeline by name and load its stages and field definitions."""
+    pipelines = hook.get_pipelines()
+    found = [p for p in pipelines if p.name.strip().casefold() == pipeline_name.strip().casefold()]
+    if not found:
+        names = ", ".join(sorted(p.name for p in pipelines)) or "none"
+        raise DetectionError(f"Streak pipeline {pipeline_name!r} not found (pipelines: {names})")
+    pipeline = found[0]
+    stages = hook.get_stages(pipeline.key)
+    fields = hook.get_fields(pipeline.key)
+    order = [k for k in pipeline.raw.get("stageOrder") or [] if k in stages] or list(stages)
+    return Pipeline(
+        key=pipeline.key,
+        name=pipeline.name,
+        stages=tuple(stages[k] for k in order),
+        fields=tuple(fields),
+        team_key=pipeline.team_key,
+        raw=pipeline.raw,
+    )
+
+
+def resolve_stage_keys(pipeline: Pipeline, stage_names: Sequence[str]) -> tuple[str, ...]:
+    keys = []
+    for name in stage_names:
+        stage = pipeline.stage_by_name(name)
+        if stage is None:
+            names = ", ".join(s.name for s in pipeline.stages)
+            raise DetectionError(f"stage {name!r} not found in pipeline {pipeline.name!r} (stages: {names})")
+        keys.append(stage.key)
+    return tuple(keys)
+
+
+def watermark_name(pipeline: Pipeline, stage_keys: Iterable[str]) -> str:
+    return f"stage-entered:{pipeline.key}:{','.join(sorted(stage_keys))}"
+
+
+def _event(box: Box) -> StageEvent:
+    from sync_core.state import StageEvent
+
+    return StageEvent(box.pipeline_key, box.key, box.stage_key, box.last_stage_change_ts)
+
+
+def detect_won_boxes(
+    hook: StreakHook,
+    store: StateStore,
+    *,
+    pipeline_name: str,
+    trigger_stages: Sequence[str],
+    claimant: str,
+    now_ms: int,
+    window: DetectionWindow | None = None,
+    dry_run: bool = False,
+) -> Detection:
+    """Find and claim the boxes that entered a trigger stage; advance the watermark.
+
+    ``dry_run`` finds the boxes but claims nothing and leaves the watermark alone.
+    """
+    window = window or DetectionWindow()
+    pipeline = resolve_pipeline(hook, pipeline_name)
+    stage_keys = resolve_stage_keys(pipeline, trigger_stages)
+    wm_name = watermark_name(pipeline, stage_keys)
+    det = Detection(pipeline=pipeline, trigger_stage_keys=stage_keys, upper_ms=window.until_ms)
+
+    candidates: dict[str, Box] = {}
+    if window.box_keys:
+        for key in window.box_keys:
+            box = hook.get_box(key)
+            if box.stage_key in stage_keys:
+                candidates[box.key] = box
+            else:
+                stage = pipeline.stage_by_key(box.stage_key)
+                det.skipped.append(
+                    f"box {key}: in stage {stage.name if stage else box.stage_key!r}, not a trigger stage"
+                )
+    else:
+        if window.since_ms is not None:
+            det.lower_ms = window.since_ms
+        else:
+            mark = store.get_watermark(wm_name)
+            det.lower_ms = (
+                (mark - window.overlap_ms) if mark is not None else now_ms - window.initial_lookback_ms
+            )
+        for key in stage_keys:
+            for box in hook.iter_boxes(pipeline.key, stage_key=key):
+                if box.stage_key not in stage_keys or box.last_stage_change_ts < det.lower_ms:
+                    continue
+                if window.until_ms is not None and box.last_stage_change_ts > window.until_ms:
+                    continue
+                candidates[box.key] = box
+        # deals an earlier run claimed but never finished (it died, or gave them back)
+        for pending in store.pending_stage_events():
+            if pending.pipeline_key != pipeline.key or pending.box_key in candidates:
+                continue
+            box = hook.get_box(pending.box_key)
+            if box.stage_key in stage_keys:
+                candidates[box.key] = box
+    det.seen = len(candidates)
+    events = {_event(b): b for b in candidates.values()}
+    if dry_run:
+        det.events = list(events)
+        det.boxes = list(events.values())
+        return det
+    claimed = store.claim_stage_events(events, claimant, lease_seconds=window.lease_seconds)
+    det.events = claimed
+    det.boxes = [events[e] for e in claimed]
+    if not window.box_keys and window.since_ms is None and candidates:
+        newest = max(b.last_stage_change_ts for b in candidates.values())
+        store.advance_watermark(wm_name, min(newest, now_ms))
+    elif not window.box_keys and window.since_ms is None and store.get_watermark(wm_name) is None:
+        store.advance_watermark(wm_name, det.lower_ms)
+    log.info(
+        "pipeline %r: %d box(es) in %s since %d, %d claimed by this run",
+        pipeline.name,
+        det.seen,
+        "/".join(trigger_stages),
+        det.lower_ms,
+        len(det.boxes),
+    )
+    return det

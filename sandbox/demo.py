@@ -1,0 +1,259 @@
+"""``make run`` / ``make up``: the sync end to end on the embedded default.
+
+``run``: SQLite metadata DB under a project-local ``AIRFLOW_HOME``, the vendor sandboxes started and
+seeded on loopback, each sync DAG run once with ``airflow dags test``, a summary printed from the
+state store and the sandboxes, and everything it started stopped again.
+
+``up``: the same sandboxes plus Airflow's scheduler, dag-processor, triggerer and api-server
+(UI on http://127.0.0.1:8080, parallelism 4, nothing bound beyond loopback) until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sandbox.common.httpd import SandboxServer
+
+REPO = Path(__file__).resolve().parents[1]
+STREAK_KEY = "sandbox-api-key"
+
+
+def airflow_home() -> Path:
+    home = Path(os.environ.get("AIRFLOW_HOME") or REPO / ".airflow")
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def base_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+        AIRFLOW__CORE__PLUGINS_FOLDER=str(REPO / "plugins"),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__PARALLELISM="4",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT="8080",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        PYTHONPATH=f"{REPO}:{REPO / 'plugins'}",
+        GX_ANALYTICS_ENABLED="false",
+        OAUTHLIB_INSECURE_TRANSPORT="1",
+    )
+    return env
+
+
+def start_sandboxes(ports: dict[str, int]) -> dict[str, SandboxServer]:
+    from sandbox.__main__ import load_app
+
+    return {name: SandboxServer(load_app(name), port=port).start() for name, port in ports.items()}
+
+
+def connection_env(servers: dict[str, SandboxServer], state_db: Path) -> dict[str, str]:
+    """AIRFLOW_CONN_* variables that point every hook at the sandboxes and the demo state store."""
+    env = {
+        "AIRFLOW_CONN_STREAK_DEFAULT": json.dumps(
+            {"conn_type": "streak", "host": servers["streak"].url + "/api", "password": STREAK_KEY}
+        ),
+        "AIRFLOW_CONN_ERP_SYNC_STATE": json.dumps({"conn_type": "sqlite", "host": str(state_db)}),
+    }
+    if "quickbooks" in servers:
+        from sandbox.quickbooks import app as qbo
+
+        url = servers["quickbooks"].url
+        env["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "quickbooks",
+                "login": getattr(qbo, "DEFAULT_CLIENT_ID", "sandbox-client-id"),
+                "password": getattr(qbo, "DEFAULT_CLIENT_SECRET", "sandbox-client-secret"),
+                "extra": {
+                    "realm_id": getattr(qbo, "DEFAULT_REALM_ID", "9130357992221046"),
+                    "refresh_token": getattr(qbo, "DEFAULT_REFRESH_TOKEN", "RT-initial"),
+                    "environment": "sandbox",
+                    "api_base_url": url + "/v3",
+                    "discovery_url": url + "/discovery",
+                },
+            }
+        )
+    return env
+
+
+def airflow(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.CompletedProcess:
+    cmd = [str(Path(sys.executable).parent / "airflow"), *args]
+    if log is None:
+        return subprocess.run(cmd, env=env, capture_output=True, text=True)
+    with log.open("w") as fh:
+        return subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
+
+
+def _available_sandboxes() -> list[str]:
+    names = ["streak"]
+    if (REPO / "sandbox" / "quickbooks" / "app.py").exists():
+        names.append("quickbooks")
+    return names
+
+
+def print_summary(servers: dict[str, SandboxServer], state_db: Path) -> int:
+    """What the run did, read back from the state store and the Streak sandbox."""
+    from sync_core.state import StateStore
+
+    store = StateStore.from_url(f"sqlite:///{state_db}")
+    streak_state = servers["streak"].app.state_snapshot()
+    boxes = {b["key"]: b for b in streak_state.get("boxes", [])}
+    stage_names = {}
+    for pipe in streak_state.get("pipelines", []):
+        for key, stage in (pipe.get("stages") or {}).items():
+            stage_names[key] = stage.get("name", key)
+    import sqlalchemy as sa
+
+    from sync_core.state import stage_events
+
+    with store.engine.connect() as conn:
+        events = conn.execute(sa.select(stage_events).order_by(stage_events.c.entered_ts)).all()
+    print()
+    print(f"Boxes that entered a trigger stage ({len(events)}):")
+    for ev in events:
+        box = boxes.get(ev.box_key, {})
+        when = datetime.fromtimestamp(ev.entered_ts / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        print(
+            f"  {ev.box_key}  {box.get('name', '?'):<40} {stage_names.get(ev.stage_key, ev.stage_key):<12} {when}"
+        )
+    quarantined = store.quarantine_list()
+    if quarantined:
+        print(f"Quarantined ({len(quarantined)}):")
+        for row in quarantined:
+            print(f"  {row.source_key}: {row.reason}")
+    return len(events)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    home = airflow_home()
+    env = base_env(home)
+    print(f"AIRFLOW_HOME={home} (SQLite metadata DB)")
+    migrate = airflow(["db", "migrate"], env, home / "db-migrate.log")
+    if migrate.returncode != 0:
+        print(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
+        return 1
+    state_db = home / "demo_state.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state_db}{suffix}").unlink(
+            missing_ok=True
+        )  # the sandboxes start fresh, so does the demo state
+    servers = start_sandboxes({name: 0 for name in _available_sandboxes()})
+    try:
+        for name, server in servers.items():
+            print(f"{name} sandbox on {server.url}")
+        env.update(connection_env(servers, state_db))
+        dag_id = "streak_deals_to_erp"
+        log = home / f"{dag_id}.log"
+        print(f"running {dag_id} once (airflow dags test; log: {log}) ...", flush=True)
+        started = time.monotonic()
+        result = airflow(["dags", "test", dag_id], env, log)
+        ok = result.returncode == 0 and "state=success" in log.read_text()
+        print(f"{dag_id}: {'success' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
+        if not ok:
+            print(log.read_text()[-4000:])
+            return 1
+        print_summary(servers, state_db)
+        return 0
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def _pidfile(home: Path) -> Path:
+    return home / "make-up.pgid"
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    home = airflow_home()
+    env = base_env(home)
+    if airflow(["db", "migrate"], env, home / "db-migrate.log").returncode != 0:
+        print(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
+        return 1
+    servers = start_sandboxes(
+        {"streak": 8401, "quickbooks": 8402} if "quickbooks" in _available_sandboxes() else {"streak": 8401}
+    )
+    env.update(connection_env(servers, home / "demo_state.db"))
+    if os.getpgrp() != os.getpid():
+        os.setpgrp()  # one process group: `make down` stops everything with one signal
+    _pidfile(home).write_text(str(os.getpgrp()))
+    procs = []
+    for name, cmd in {
+        "api-server": ["api-server", "--host", "127.0.0.1", "--port", "8080"],
+        "scheduler": ["scheduler", "--skip-serve-logs"],
+        "dag-processor": ["dag-processor"],
+        "triggerer": ["triggerer", "--skip-serve-logs"],
+    }.items():
+        log = (home / f"{name}.log").open("w")
+        procs.append(
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "airflow"), *cmd],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    pw_file = home / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + 120
+    while not pw_file.exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    password = json.loads(pw_file.read_text()).get("admin") if pw_file.exists() else "(see api-server.log)"
+    print("Airflow UI: http://127.0.0.1:8080  user: admin  password:", password)
+    for name, server in servers.items():
+        print(f"{name} sandbox: {server.url}")
+    print("Ctrl-C (or `make down`) stops everything.", flush=True)
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    try:
+        while not stop["now"] and all(p.poll() is None for p in procs):
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for server in servers.values():
+        server.stop()
+    _pidfile(home).unlink(missing_ok=True)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    pidfile = _pidfile(airflow_home())
+    if not pidfile.exists():
+        print("nothing running")
+        return 0
+    pgid = int(pidfile.read_text())
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    pidfile.unlink(missing_ok=True)
+    print(f"stopped process group {pgid}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run every sync DAG once against the sandboxes and print a summary")
+    sub.add_parser("up", help="Airflow UI on 127.0.0.1:8080 with the sandboxes")
+    sub.add_parser("down", help="stop what `up` started")
+    args = parser.parse_args(argv)
+    return {"run": cmd_run, "up": cmd_up, "down": cmd_down}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
