@@ -29,6 +29,7 @@ from sync_core.alerts import notify_failure
 from sync_core.config import ERPS, load_config
 
 CONFIG = load_config()  # include/sync.yaml: a small local file, no network
+ERP_POOL = f"erp_{CONFIG.rule_for().erp}"  # bounds concurrent ERP writers; created by `make run`/`make up`
 
 
 def _deadline() -> list:
@@ -74,14 +75,57 @@ def _deadline() -> list:
     deadline=_deadline(),
 )
 def streak_deals_to_erp() -> None:
+    # Task bodies live in erp_operators.tasks.deals; they are imported inside each task so the
+    # DAG file stays cheap to parse.
     @task
     def detect(**context) -> dict:
         """Find the boxes that entered a trigger stage and claim them for this run."""
-        from erp_operators.tasks.deals import detect as detect_boxes
+        from erp_operators.tasks import deals
 
-        return detect_boxes(dict(context["params"]), context["run_id"])
+        return deals.detect(dict(context["params"]), context["run_id"])
 
-    detect()
+    @task
+    def map_and_validate(detected: dict, **context) -> dict:
+        """Streak -> canonical records, validated with Great Expectations; bad ones quarantined."""
+        from erp_operators.tasks import deals
+
+        return deals.map_and_validate(detected, context["run_id"])
+
+    @task(pool=ERP_POOL)
+    def upsert_customers(mapped: dict) -> list:
+        from erp_operators.tasks import deals
+
+        return deals.upsert_customers(mapped)
+
+    @task(pool=ERP_POOL)
+    def resolve_items(mapped: dict) -> list:
+        from erp_operators.tasks import deals
+
+        return deals.resolve_items(mapped)
+
+    @task(pool=ERP_POOL)
+    def create_documents(mapped: dict, customers: list, items: list) -> list:
+        from erp_operators.tasks import deals
+
+        return deals.create_documents(mapped, customers, items)
+
+    @task
+    def write_back(mapped: dict, documents: list) -> list:
+        """ERP document number -> the Streak box field, plus one comment."""
+        from erp_operators.tasks import deals
+
+        return deals.write_back(mapped, documents)
+
+    @task
+    def finish(mapped: dict, documents: list, written: list) -> dict:
+        """Close this run's claims, release fixed records from quarantine, summarise."""
+        from erp_operators.tasks import deals
+
+        return deals.finish(mapped, documents, written)
+
+    mapped = map_and_validate(detect())
+    documents = create_documents(mapped, upsert_customers(mapped), resolve_items(mapped))
+    finish(mapped, documents, write_back(mapped, documents))
 
 
 streak_deals_to_erp()

@@ -103,6 +103,9 @@ class SalesDocument:
     status: str = ""
     custom_fields: tuple[tuple[str, str], ...] = ()  # (ERP custom field id/name, value)
     source_name: str = ""  # the box name, for humans
+    declared_total: Decimal | None = None  # the deal value stated in Streak, checked against the lines
+    source_currency: str = ""  # the deal's currency before conversion ("" when not converted)
+    lines_field: str = ""  # the Streak field the lines were read from, for error messages
 
     @property
     def total(self) -> Decimal:
@@ -140,3 +143,60 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
+def _day(value: Any) -> date | None:
+    return None if value in (None, "") else date.fromisoformat(str(value))
+
+
+def address_from_json(data: dict[str, Any] | None) -> Address:
+    return Address(**(data or {}))
+
+
+def customer_from_json(data: dict[str, Any]) -> Customer:
+    """Inverse of :func:`to_jsonable` for a :class:`Customer` (XCom round trip)."""
+    return Customer(
+        **{
+            **data,
+            "billing_address": address_from_json(data.get("billing_address")),
+            "shipping_address": address_from_json(data.get("shipping_address")),
+        }
+    )
+
+
+def item_from_json(data: dict[str, Any]) -> Item:
+    return Item(
+        **{
+            **data,
+            "type": ItemType(data.get("type", "non_inventory")),
+            "unit_price": _dec(data.get("unit_price")),
+        }
+    )
+
+
+def line_from_json(data: dict[str, Any]) -> Line:
+    return Line(
+        item=item_from_json(data["item"]),
+        quantity=Decimal(str(data["quantity"])),
+        unit_price=Decimal(str(data["unit_price"])),
+        amount=Decimal(str(data["amount"])),
+        description=data.get("description", ""),
+    )
+
+
+def document_from_json(data: dict[str, Any]) -> SalesDocument:
+    return SalesDocument(
+        **{
+            **data,
+            "customer": customer_from_json(data["customer"]),
+            "lines": tuple(line_from_json(line) for line in data.get("lines", ())),
+            "doc_date": _day(data["doc_date"]),
+            "due_date": _day(data.get("due_date")),
+            "kind": DocumentKind(data.get("kind", "invoice")),
+            "custom_fields": tuple(tuple(pair) for pair in data.get("custom_fields", ())),
+        }
+    )

@@ -74,3 +74,16 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file: Path) -> None:
     heavy = [m for m in result["new_modules"] if m.split(".")[0] in HEAVY or m in HEAVY]
     assert heavy == [], f"{dag_file.name} imports heavy modules at parse time: {heavy}"
     assert result["seconds"] < 1.0, f"{dag_file.name} adds {result['seconds']:.2f}s to the parse"
+
+
+def test_plugin_loader_does_not_import_our_packages_as_loose_modules() -> None:
+    """Airflow imports every .py under plugins/ as a top-level module named after the file; our
+    packages (with modules such as ``http.py``) must be excluded by plugins/.airflowignore."""
+    from airflow._shared.module_loading import find_path_from_directory
+
+    loose = [
+        p
+        for p in find_path_from_directory(str(REPO / "plugins"), ".airflowignore", "glob")
+        if p.endswith(".py")
+    ]
+    assert loose == []

@@ -9,9 +9,12 @@ import logging
 import time
 from datetime import UTC, date, datetime
 from datetime import time as dtime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync_core.config import PipelineRule, SyncConfig, load_config
+
+if TYPE_CHECKING:
+    from erp_operators.contract import ERPConnector
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +99,258 @@ def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = N
                 "name": b.name,
                 "stage": stage_names.get(b.stage_key, b.stage_key),
                 "entered_ts": b.last_stage_change_ts,
+                "raw": b.raw,
             }
             for b in found.boxes
         ],
         "events": [[e.pipeline_key, e.box_key, e.stage_key, e.entered_ts] for e in found.events],
     }
+
+
+# -- map + validate ----------------------------------------------------------------------------
+def map_and_validate(
+    detected: dict[str, Any], run_id: str, *, results_dir: str | None = None
+) -> dict[str, Any]:
+    """Streak boxes -> canonical records; invalid ones quarantined with reasons, the rest go on."""
+    from pathlib import Path
+
+    from streak_hooks.detection import resolve_pipeline
+    from streak_hooks.hook import StreakHook
+    from streak_hooks.models import Box
+    from sync_core.canonical import to_jsonable
+    from sync_core.mapping import load_mapping, map_boxes
+    from sync_core.quarantine import quarantine_failures
+    from sync_core.state import StateStore
+    from sync_core.validation import validate_batch
+
+    erp = detected["erp"]
+    if not detected["boxes"]:
+        return {
+            "erp": erp,
+            "dry_run": detected["dry_run"],
+            "documents": [],
+            "customers": [],
+            "items": [],
+            "failures": [],
+        }
+    hook = StreakHook()
+    pipeline = resolve_pipeline(hook, detected["pipeline"]["name"])
+    boxes = [Box.from_api(b["raw"]) if b.get("raw") else hook.get_box(b["key"]) for b in detected["boxes"]]
+    contacts = {k: hook.get_contact(k) for k in dict.fromkeys(k for b in boxes for k in b.contact_keys[:1])}
+    orgs = {
+        k: hook.get_organization(k) for k in dict.fromkeys(k for b in boxes for k in b.organization_keys[:1])
+    }
+    mapping = load_mapping(erp)
+    mapped = map_boxes(mapping, pipeline, boxes, contacts, orgs)
+    out_dir = Path(results_dir) if results_dir else None
+    report = validate_batch(mapped.documents, mapped.customers, mapped.items, mapping, out_dir)
+    failures = list(mapped.failures) + list(report.failures)
+    for failure in failures:
+        log.warning("quarantine %s: %s", failure.source_key, failure.reason)
+    if not detected["dry_run"] and failures:
+        quarantine_failures(StateStore.from_connection().create_all(), erp, failures)
+    log.info(
+        "%d deal(s) mapped: %d valid, %d quarantined",
+        len(boxes),
+        len(report.valid_documents),
+        len({f.source_key for f in failures}),
+    )
+    return {
+        "erp": erp,
+        "dry_run": detected["dry_run"],
+        "writeback_field": detected["writeback_field"],
+        "pipeline": detected["pipeline"],
+        "documents": [to_jsonable(d) for d in report.valid_documents],
+        "customers": [to_jsonable(c) for c in report.valid_customers],
+        "items": [to_jsonable(i) for i in report.valid_items],
+        "failures": [
+            {"source_key": f.source_key, "entity": f.entity, "field": f.field, "reason": f.reason}
+            for f in failures
+        ],
+        "events": detected["events"],
+    }
+
+
+# -- ERP writes --------------------------------------------------------------------------------
+def _connector(erp: str) -> ERPConnector:
+    from erp_operators.registry import get_connector
+    from sync_core.state import StateStore
+
+    return get_connector(erp, store=StateStore.from_connection().create_all())
+
+
+def _raise_on_blocking_failures(step: str, receipts: list) -> None:
+    """Auth failures stop the run at once; retriable ones make Airflow retry the (idempotent) task."""
+    from erp_operators.receipts import ErrorClass
+
+    auth = [r for r in receipts if r.error_class == ErrorClass.AUTH]
+    if auth:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{step}: {auth[0].message}")
+    retriable = [r for r in receipts if r.error_class in (ErrorClass.RETRIABLE, ErrorClass.FATAL)]
+    if retriable:
+        detail = "; ".join(f"{r.external_key}: {r.message}" for r in retriable[:5])
+        raise RuntimeError(f"{step}: {len(retriable)} record(s) not written yet, will retry: {detail}")
+
+
+def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
+    """Find or create the customer of every valid deal (one receipt per customer)."""
+    from erp_operators.receipts import receipts_to_json
+    from sync_core.canonical import customer_from_json
+
+    customers = [customer_from_json(c) for c in mapped["customers"]]
+    if mapped["dry_run"]:
+        for c in customers:
+            log.info(
+                "dry run: would upsert customer %s %r in %s", c.external_key, c.display_name, mapped["erp"]
+            )
+        return []
+    if not customers:
+        return []
+    with _connector(mapped["erp"]) as conn:
+        receipts = conn.upsert_customers(customers)
+    for r in receipts:
+        log.info("customer %s: %s %s %s", r.external_key, r.status.value, r.erp_id, r.message)
+    _record(mapped["erp"], "customer", receipts)
+    _raise_on_blocking_failures("upsert customers", receipts)
+    return receipts_to_json(receipts)
+
+
+def resolve_items(mapped: dict[str, Any]) -> list[dict[str, Any]]:
+    """Resolve (and create when missing) every item the valid deals sell."""
+    from erp_operators.receipts import receipts_to_json
+    from sync_core.canonical import item_from_json
+
+    items = [item_from_json(i) for i in mapped["items"]]
+    if mapped["dry_run"]:
+        for i in items:
+            log.info("dry run: would resolve item %s %r in %s", i.sku, i.name, mapped["erp"])
+        return []
+    if not items:
+        return []
+    with _connector(mapped["erp"]) as conn:
+        receipts = conn.resolve_items(items)
+    _record(mapped["erp"], "item", receipts)
+    _raise_on_blocking_failures("resolve items", receipts)
+    return receipts_to_json(receipts)
+
+
+def create_documents(
+    mapped: dict[str, Any], customer_receipts: list[dict[str, Any]], item_receipts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Create one invoice / sales order per valid deal; ERP-side refusals are quarantined."""
+    from erp_operators.receipts import ErrorClass, receipts_from_json, receipts_to_json
+    from sync_core.canonical import document_from_json
+    from sync_core.state import StateStore
+
+    docs = [document_from_json(d) for d in mapped["documents"]]
+    if mapped["dry_run"]:
+        for d in docs:
+            log.info(
+                "dry run: would create %s for box %s (%s %s, %d line(s)) in %s",
+                d.kind.value,
+                d.external_key,
+                d.total,
+                d.currency,
+                len(d.lines),
+                mapped["erp"],
+            )
+        return []
+    customer_refs = {r.external_key: r.erp_id for r in receipts_from_json(customer_receipts) if r.ok}
+    item_refs = {r.external_key: r.erp_id for r in receipts_from_json(item_receipts) if r.ok}
+    ready = [d for d in docs if d.customer.external_key in customer_refs]
+    store = StateStore.from_connection().create_all()
+    for d in docs:
+        if d.customer.external_key not in customer_refs:
+            store.quarantine_put(
+                mapped["erp"],
+                "deal",
+                d.external_key,
+                f"box {d.external_key}: customer {d.customer.display_name!r} could not be written to the ERP",
+                {"customer": d.customer.external_key},
+            )
+    if not ready:
+        return []
+    with _connector(mapped["erp"]) as conn:
+        receipts = conn.create_documents(ready, customer_refs, item_refs)
+    for r in receipts:
+        if r.error_class == ErrorClass.VALIDATION:
+            store.quarantine_put(
+                mapped["erp"], "deal", r.external_key, f"box {r.external_key}: {r.message}", {}
+            )
+        log.info("document for box %s: %s %s %s", r.external_key, r.status.value, r.erp_number, r.message)
+    _record(mapped["erp"], "document", receipts)
+    _raise_on_blocking_failures("create documents", receipts)
+    return receipts_to_json(receipts)
+
+
+def _record(erp: str, entity: str, receipts: list) -> None:
+    from sync_core.state import StateStore
+
+    rows = [r.ledger_row() for r in receipts]
+    if rows:
+        StateStore.from_connection().create_all().ledger_record(erp, entity, rows)
+
+
+# -- write back + finish -----------------------------------------------------------------------
+def write_back(mapped: dict[str, Any], document_receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put the ERP document number on each box (field + one comment); skipped when already there."""
+    from erp_operators.receipts import receipts_from_json
+    from erp_operators.registry import connector_class
+    from streak_hooks.detection import resolve_pipeline
+    from streak_hooks.hook import StreakHook
+
+    receipts = [r for r in receipts_from_json(document_receipts) if r.ok and r.erp_number]
+    if not receipts:
+        return []
+    cls = connector_class(mapped["erp"])
+    hook = StreakHook()
+    pipeline = resolve_pipeline(hook, mapped["pipeline"]["name"])
+    field_def = pipeline.field_by_name(mapped["writeback_field"])
+    if field_def is None:
+        raise ValueError(
+            f"write-back field {mapped['writeback_field']!r} not found in pipeline {pipeline.name!r}"
+        )
+    done = []
+    for r in receipts:
+        box = hook.get_box(r.external_key)
+        if str(box.fields.get(field_def.key) or "") == r.erp_number:
+            done.append({"box_key": r.external_key, "erp_number": r.erp_number, "written": False})
+            continue
+        hook.set_box_field(r.external_key, field_def.key, r.erp_number)
+        hook.create_comment(
+            r.external_key, f"{cls.document_noun} {r.erp_number} created in {cls.display_name}"
+        )
+        done.append({"box_key": r.external_key, "erp_number": r.erp_number, "written": True})
+        log.info("box %s: %s = %s", r.external_key, field_def.name, r.erp_number)
+    return done
+
+
+def finish(
+    mapped: dict[str, Any], document_receipts: list[dict[str, Any]], written: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Close the run's claims, release fixed records from quarantine and summarise."""
+    from erp_operators.receipts import receipts_from_json, summarize
+    from sync_core.quarantine import release_synced
+    from sync_core.state import StageEvent, StateStore
+
+    receipts = receipts_from_json(document_receipts)
+    synced = {r.external_key for r in receipts if r.ok}
+    quarantined = {f["source_key"] for f in mapped.get("failures", [])}
+    quarantined |= {r.external_key for r in receipts if not r.ok}
+    summary = {
+        "erp": mapped["erp"],
+        "dry_run": mapped["dry_run"],
+        "documents": summarize(receipts),
+        "written_back": sum(1 for w in written if w["written"]),
+        "quarantined": sorted(quarantined),
+    }
+    if mapped["dry_run"]:
+        return summary
+    store = StateStore.from_connection().create_all()
+    events = [StageEvent(*e) for e in mapped.get("events", [])]
+    store.complete_stage_events([e for e in events if e.box_key in synced | quarantined])
+    release_synced(store, mapped["erp"], "deal", sorted(synced))
+    log.info("run summary: %s", summary)
+    return summary
