@@ -202,3 +202,46 @@ class Organization:
             industry=str(payload.get("industry") or ""),
             raw=payload,
         )
+
+
+# -- added with StreakHook (issue 2): comments and teams ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A comment on a box (v2)."""
+
+    key: str
+    box_key: str
+    message: str
+    creator_key: str = ""
+    timestamp: int = 0
+    raw: JSON = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, payload: JSON) -> Comment:
+        return cls(
+            key=str(payload.get("commentKey") or payload.get("key")),
+            box_key=str(payload.get("boxKey") or ""),
+            message=str(payload.get("message") or ""),
+            creator_key=str(payload.get("creatorKey") or ""),
+            timestamp=int(payload.get("timestamp") or payload.get("creationTimestamp") or 0),
+            raw=payload,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    """A Streak team: contacts and organizations belong to a team."""
+
+    key: str
+    name: str = ""
+    raw: JSON = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, payload: JSON) -> Team:
+        return cls(
+            key=str(payload.get("teamKey") or payload.get("key")),
+            name=str(payload.get("name") or ""),
+            raw=payload,
+        )

@@ -1,0 +1,102 @@
+"""Fixtures for running the real DAGs with ``dag.test()`` against the sandboxes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.common.httpd import SandboxServer
+from sync_core.state import StateStore
+
+REPO = Path(__file__).resolve().parents[2]
+STREAK_KEY = "sbx-e2e-streak-key-5d1c"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the test AIRFLOW_HOME (once per session)."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return home
+
+
+class SyncEnv:
+    """Sandboxes + state store wired into Airflow connections for one test."""
+
+    def __init__(self, streak: SandboxServer, qbo: SandboxServer, state_url: str) -> None:
+        self.streak = streak
+        self.qbo = qbo
+        self.state_url = state_url
+
+    @property
+    def store(self) -> StateStore:
+        from sync_core.state import StateStore
+
+        return StateStore.from_url(self.state_url)
+
+    def qbo_entities(self, entity: str) -> list[dict[str, Any]]:
+        realms = self.qbo.app.state_snapshot()["realms"]
+        realm = next(iter(realms.values()))
+        return [o for o in realm.get(entity, []) if o.get("Active", True)]
+
+    def streak_state(self) -> dict[str, Any]:
+        return self.streak.app.state_snapshot()
+
+    def run_dag(self, dag_id: str = "streak_deals_to_erp", conf: dict[str, Any] | None = None) -> str:
+        from airflow.dag_processing.dagbag import DagBag
+
+        bag = DagBag(dag_folder=str(REPO / "dags" / f"{dag_id}.py"))
+        assert bag.import_errors == {}
+        run = bag.get_dag(dag_id).test(run_conf=conf or {})
+        return str(run.state)
+
+
+@pytest.fixture
+def sync_env(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SyncEnv]:
+    from sandbox.quickbooks.app import QuickBooksSandbox
+    from sandbox.streak.app import StreakSandbox
+
+    streak = SandboxServer(StreakSandbox(api_key=STREAK_KEY)).start()
+    qbo = SandboxServer(QuickBooksSandbox()).start()
+    state_db = tmp_path / "state.db"
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.delenv("STREAK_ERP_STATE_URL", raising=False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_STREAK_DEFAULT",
+        json.dumps({"conn_type": "streak", "host": streak.url + "/api", "password": STREAK_KEY}),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_ERP_SYNC_STATE", json.dumps({"conn_type": "sqlite", "host": str(state_db)})
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_QUICKBOOKS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "quickbooks",
+                "login": "sandbox-client-id",
+                "password": "sandbox-client-secret",
+                "extra": {
+                    "realm_id": "9130357992221046",
+                    "refresh_token": "RT-initial",
+                    "environment": "sandbox",
+                    "api_base_url": qbo.url + "/v3",
+                    "discovery_url": qbo.url + "/discovery",
+                },
+            }
+        ),
+    )
+    try:
+        yield SyncEnv(streak, qbo, f"sqlite:///{state_db}")
+    finally:
+        streak.stop()
+        qbo.stop()

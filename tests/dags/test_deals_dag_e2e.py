@@ -1,0 +1,112 @@
+"""End to end through the real ``streak_deals_to_erp`` DAG (``dag.test()``) against the Streak and
+QuickBooks Online sandboxes: won boxes become invoices, numbers come back to Streak, bad boxes are
+quarantined, reruns write nothing, an existing customer with an apostrophe is matched."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+WRITEBACK = "ERP Invoice #"
+
+
+def _pipeline(env) -> dict:
+    return env.streak_state()["pipelines"][0]
+
+
+def _field_key(env, name: str) -> str:
+    return next(f["key"] for f in _pipeline(env)["fields"] if f["name"] == name)
+
+
+def _won_boxes(env) -> list[dict]:
+    pipeline = _pipeline(env)
+    won = next(k for k, s in pipeline["stages"].items() if s["name"] == "Closed-Won")
+    return [b for b in env.streak_state()["boxes"] if b["stageKey"] == won]
+
+
+def _comment_counts(env) -> Counter:
+    return Counter({key: len(items) for key, items in env.streak_state()["comments"].items() if items})
+
+
+def _expected_line_count(env, box: dict) -> int:
+    text = box["fields"].get(_field_key(env, "Line Items")) or ""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return len(lines) or 1
+
+
+def test_won_boxes_become_invoices_once_with_write_back(sync_env) -> None:
+    won = _won_boxes(sync_env)
+    assert len(won) >= 8
+
+    assert sync_env.run_dag() == "success"
+
+    quarantined = {row.source_key: row.reason for row in sync_env.store.quarantine_list()}
+    invoices = sync_env.qbo_entities("Invoice")
+    customers = sync_env.qbo_entities("Customer")
+    synced = [b for b in won if b["key"] not in quarantined]
+    assert quarantined, "the seed holds bad boxes; they must be quarantined"
+    for key, reason in quarantined.items():
+        assert key in reason, f"quarantine reason must name the box: {reason}"
+
+    # N valid won boxes -> N invoices, each with correct lines and totals.
+    assert len(invoices) == len(synced)
+    by_number = {inv["DocNumber"]: inv for inv in invoices}
+    wb_key = _field_key(sync_env, WRITEBACK)
+    comments = _comment_counts(sync_env)
+    for box in synced:
+        box_now = next(b for b in sync_env.streak_state()["boxes"] if b["key"] == box["key"])
+        number = box_now["fields"].get(wb_key)
+        assert number in by_number, f"box {box['key']} has no written-back invoice number"
+        invoice = by_number[number]
+        lines = [ln for ln in invoice["Line"] if ln.get("DetailType") == "SalesItemLineDetail"]
+        assert len(lines) == _expected_line_count(sync_env, box)
+        for ln in lines:
+            detail = ln["SalesItemLineDetail"]
+            assert Decimal(str(ln["Amount"])) == (
+                Decimal(str(detail["Qty"])) * Decimal(str(detail["UnitPrice"]))
+            ).quantize(Decimal("0.01"))
+        assert Decimal(str(invoice["TotalAmt"])) == sum(Decimal(str(ln["Amount"])) for ln in lines)
+        assert comments[box["key"]] == 1
+    assert not any(b["key"] in quarantined for b in won if b["fields"].get(wb_key))
+
+    # Every customer at most once (display names are unique in QBO, and we never create twice).
+    names = Counter(c["DisplayName"] for c in customers)
+    assert max(names.values()) == 1
+
+    # Rerun: nothing new in QuickBooks, no new comments.
+    writes_before = sync_env.qbo.app.state_snapshot()["counters"]
+    assert sync_env.run_dag() == "success"
+    assert len(sync_env.qbo_entities("Invoice")) == len(invoices)
+    assert len(sync_env.qbo_entities("Customer")) == len(customers)
+    assert _comment_counts(sync_env) == comments
+    writes_after = sync_env.qbo.app.state_snapshot()["counters"]
+    assert writes_after.get("writes") == writes_before.get("writes")
+
+
+def test_existing_customer_with_apostrophe_is_matched_not_duplicated(sync_env) -> None:
+    import requests
+
+    dunkin = "Dunkin' Donuts of Springfield"
+    boxes = [b for b in _won_boxes(sync_env) if b["name"].startswith(dunkin)]
+    assert boxes
+    # The customer already exists in QuickBooks, typed in by a bookkeeper (no link to Streak).
+    seeded = requests.post(
+        sync_env.qbo.url + "/__admin/seed", json={"Customer": [{"DisplayName": dunkin}]}, timeout=10
+    )
+    seeded.raise_for_status()
+    existing = [c for c in sync_env.qbo_entities("Customer") if c["DisplayName"] == dunkin]
+    assert len(existing) == 1
+
+    assert sync_env.run_dag() == "success"
+
+    same_name = [c for c in sync_env.qbo_entities("Customer") if c["DisplayName"] == dunkin]
+    assert [c["Id"] for c in same_name] == [existing[0]["Id"]]
+    quarantined = {row.source_key for row in sync_env.store.quarantine_list()}
+    invoices = [
+        inv for inv in sync_env.qbo_entities("Invoice") if inv["CustomerRef"]["value"] == existing[0]["Id"]
+    ]
+    assert len(invoices) == len([b for b in boxes if b["key"] not in quarantined]) >= 1
