@@ -100,17 +100,18 @@ def _available_sandboxes() -> list[str]:
     return names
 
 
-def print_summary(servers: dict[str, SandboxServer], state_db: Path) -> int:
-    """What the run did, read back from the state store and the Streak sandbox."""
+def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = "quickbooks") -> None:
+    """What the run did, read back from the state store and the sandboxes (not from the DAG's logs)."""
+    from collections import Counter
+
     from sync_core.state import StateStore
 
     store = StateStore.from_url(f"sqlite:///{state_db}")
     streak_state = servers["streak"].app.state_snapshot()
+    pipeline = streak_state["pipelines"][0]
     boxes = {b["key"]: b for b in streak_state.get("boxes", [])}
-    stage_names = {}
-    for pipe in streak_state.get("pipelines", []):
-        for key, stage in (pipe.get("stages") or {}).items():
-            stage_names[key] = stage.get("name", key)
+    stage_names = {key: stage.get("name", key) for key, stage in (pipeline.get("stages") or {}).items()}
+    writeback_key = next((f["key"] for f in pipeline["fields"] if f["name"] == "ERP Invoice #"), None)
     import sqlalchemy as sa
 
     from sync_core.state import stage_events
@@ -118,19 +119,33 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path) -> int:
     with store.engine.connect() as conn:
         events = conn.execute(sa.select(stage_events).order_by(stage_events.c.entered_ts)).all()
     print()
-    print(f"Boxes that entered a trigger stage ({len(events)}):")
+    print(f"Boxes that entered a trigger stage: {len(events)}")
     for ev in events:
         box = boxes.get(ev.box_key, {})
         when = datetime.fromtimestamp(ev.entered_ts / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        number = box.get("fields", {}).get(writeback_key) or "-"
+        name = box.get("name", "?")
         print(
-            f"  {ev.box_key}  {box.get('name', '?'):<40} {stage_names.get(ev.stage_key, ev.stage_key):<12} {when}"
+            f"  {ev.box_key}  {name[:44]:<44} {stage_names.get(ev.stage_key, ev.stage_key):<11} {when}  {number}"
+        )
+    customers = Counter(e.status for e in store.ledger_all(erp, "customer"))
+    documents = Counter(e.status for e in store.ledger_all(erp, "document"))
+    written = sum(1 for ev in events if boxes.get(ev.box_key, {}).get("fields", {}).get(writeback_key))
+    print(
+        f"Customers: {customers.get('created', 0)} created, {customers.get('matched', 0)} matched, "
+        f"{customers.get('updated', 0)} updated, {customers.get('unchanged', 0)} unchanged"
+    )
+    print(f"Documents: {documents.get('created', 0)} created, {documents.get('failed', 0)} failed")
+    print(f"Written back to Streak: {written}")
+    if "quickbooks" in servers:
+        realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
+        print(
+            f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, {len(realm['Invoice'])} invoices"
         )
     quarantined = store.quarantine_list()
-    if quarantined:
-        print(f"Quarantined ({len(quarantined)}):")
-        for row in quarantined:
-            print(f"  {row.source_key}: {row.reason}")
-    return len(events)
+    print(f"Quarantined: {len(quarantined)}")
+    for row in quarantined:
+        print(f"  {row.reason}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -182,6 +197,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         {"streak": 8401, "quickbooks": 8402} if "quickbooks" in _available_sandboxes() else {"streak": 8401}
     )
     env.update(connection_env(servers, home / "demo_state.db"))
+    for erp in ("quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"):
+        airflow(["pools", "set", f"erp_{erp}", "4", f"concurrent {erp} writers"], env)
     if os.getpgrp() != os.getpid():
         os.setpgrp()  # one process group: `make down` stops everything with one signal
     _pidfile(home).write_text(str(os.getpgrp()))

@@ -200,12 +200,15 @@ class StateStore:
         """The store behind an Airflow connection; ``$STREAK_ERP_STATE_URL`` or a SQLite file otherwise."""
         if os.environ.get(STATE_URL_ENV):
             return cls(os.environ[STATE_URL_ENV])
-        try:
-            from airflow.sdk import BaseHook
+        from airflow.exceptions import AirflowNotFoundException
+        from airflow.sdk import BaseHook
 
+        try:
             conn = BaseHook.get_connection(conn_id)
-        except Exception:  # connection not defined: the embedded default
+        except AirflowNotFoundException:  # not defined at all: the embedded default
             return cls(f"sqlite:///{default_sqlite_path()}")
+        # A connection that exists but is wrong must fail loudly: falling back to a local file
+        # would silently split the state between workers.
         return cls(url_from_airflow_connection(conn))
 
     @property

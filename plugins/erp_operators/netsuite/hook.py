@@ -1,0 +1,175 @@
+"""NetSuiteHook: the ``netsuite`` connection (SuiteTalk REST with token-based authentication).
+
+Connection fields: ``login`` = consumer key, ``password`` = consumer secret, ``host`` = optional REST
+base URL override (a local sandbox is reached this way). Extras (see ``provider_info``): ``account_id``
+(required), ``token_id``, ``token_secret``, ``timeout``.
+
+Requests are signed with OAuth 1.0a HMAC-SHA256; the ``realm`` is the account id exactly as given,
+the host is the account id lower-cased with ``_`` -> ``-`` (``1234567_SB1`` ->
+``https://1234567-sb1.suitetalk.api.netsuite.com/services/rest``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseHook
+
+from erp_operators.provider_info import read_extras, ui_field_behaviour
+
+if TYPE_CHECKING:
+    import requests
+
+# Cheap, permission-light endpoint used by test_connection (lists one record type's metadata).
+TEST_ENDPOINT = "record/v1/metadata-catalog"
+
+
+def rest_base_url(account_id: str) -> str:
+    """The SuiteTalk REST base URL of an account id (``1234567_SB1`` -> ``https://1234567-sb1...``)."""
+    host = account_id.strip().lower().replace("_", "-")
+    return f"https://{host}.suitetalk.api.netsuite.com/services/rest"
+
+
+def normalize_base_url(host: str) -> str:
+    """A host override as a REST base URL: ``https://`` and ``/services/rest`` added when missing."""
+    url = host.strip().rstrip("/")
+    if "://" not in url:
+        url = f"https://{url}"
+    if not urlsplit(url).path:
+        url += "/services/rest"
+    return url
+
+
+@dataclass(frozen=True)
+class NetSuiteConfig:
+    """Everything needed to sign requests for one NetSuite account."""
+
+    account_id: str
+    consumer_key: str
+    consumer_secret: str = field(repr=False)
+    token_id: str
+    token_secret: str = field(repr=False)
+    base_url: str
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        missing = [
+            label
+            for label, value in (
+                ("extra 'account_id'", self.account_id),
+                ("login (consumer key)", self.consumer_key),
+                ("password (consumer secret)", self.consumer_secret),
+                ("extra 'token_id'", self.token_id),
+                ("extra 'token_secret'", self.token_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"NetSuite connection is missing {', '.join(missing)}")
+
+
+class NetSuiteHook(BaseHook):
+    """Signed ``requests`` session for NetSuite's REST web services.
+
+    :param netsuite_conn_id: Airflow connection id of conn type ``netsuite``.
+    """
+
+    conn_name_attr = "netsuite_conn_id"
+    default_conn_name = "netsuite_default"
+    conn_type = "netsuite"
+    hook_name = "Oracle NetSuite (REST, TBA)"
+
+    def __init__(self, netsuite_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.netsuite_conn_id = netsuite_conn_id
+        self._config: NetSuiteConfig | None = None
+        self._session: requests.Session | None = None
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form behaviour (fallback for code paths that still ask the hook)."""
+        return ui_field_behaviour(cls.conn_type)
+
+    @property
+    def config(self) -> NetSuiteConfig:
+        """Connection settings, read from the Airflow connection on first use."""
+        if self._config is None:
+            self._config = self._config_from_connection()
+        return self._config
+
+    def _config_from_connection(self) -> NetSuiteConfig:
+        conn = self.get_connection(self.netsuite_conn_id)
+        extras = read_extras(conn, self.conn_type)
+        account_id = (extras["account_id"] or "").strip()
+        return NetSuiteConfig(
+            account_id=account_id,
+            consumer_key=conn.login or "",
+            consumer_secret=conn.password or "",
+            token_id=extras["token_id"] or "",
+            token_secret=extras["token_secret"] or "",
+            base_url=normalize_base_url(conn.host)
+            if conn.host
+            else (rest_base_url(account_id) if account_id else ""),
+            timeout=extras["timeout"],
+        )
+
+    def url(self, endpoint: str) -> str:
+        """Absolute URL of an endpoint relative to ``/services/rest/`` (e.g. ``query/v1/suiteql``)."""
+        return f"{self.config.base_url}/{endpoint.lstrip('/')}"
+
+    def get_conn(self) -> requests.Session:
+        """A ``requests.Session`` that signs every request with OAuth 1.0a HMAC-SHA256."""
+        if self._session is None:
+            import requests
+            from requests_oauthlib import OAuth1
+
+            cfg = self.config
+            session = requests.Session()
+            session.auth = OAuth1(
+                cfg.consumer_key,
+                client_secret=cfg.consumer_secret,
+                resource_owner_key=cfg.token_id,
+                resource_owner_secret=cfg.token_secret,
+                signature_method="HMAC-SHA256",
+                realm=cfg.account_id,
+            )
+            session.headers.update({"Accept": "application/json", "Content-Type": "application/json"})
+            self._session = session
+        return self._session
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Sign one cheap GET (the customer record's metadata) and report the HTTP outcome."""
+        import requests
+
+        try:
+            cfg = self.config
+            response = self.get_conn().get(
+                self.url(TEST_ENDPOINT), params={"select": "customer"}, timeout=cfg.timeout
+            )
+        except ValueError as exc:
+            return False, str(exc)
+        except requests.RequestException as exc:
+            return False, f"Could not reach NetSuite at {self.config.base_url}: {type(exc).__name__}"
+        if response.ok:
+            return (
+                True,
+                f"Signed request to NetSuite account {cfg.account_id} succeeded (HTTP {response.status_code})",
+            )
+        return False, f"NetSuite answered HTTP {response.status_code}: {error_summary(response)}"
+
+
+def error_summary(response: requests.Response) -> str:
+    """``o:errorCode: detail`` from NetSuite's REST error body, or the start of the raw text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason
+    details = body.get("o:errorDetails") if isinstance(body, dict) else None
+    if details:
+        first = details[0]
+        return f"{first.get('o:errorCode', 'ERROR')}: {first.get('detail', '')}".strip()
+    if isinstance(body, dict) and body.get("title"):
+        return str(body["title"])
+    return response.text[:200]

@@ -1,0 +1,3 @@
+"""SYSPRO 8 (e.net REST): connection hook; the connector comes with its issue."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""QuickBooks Online sandbox: Accounting API v3 + Intuit OAuth 2.0 (see ``app.QuickBooksSandbox``)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Deployment checks: provider registration, connection hooks, docker-compose."""
+
+from __future__ import annotations
