@@ -179,6 +179,19 @@ def _connector(erp: str) -> ERPConnector:
     return get_connector(erp, store=StateStore.from_connection().create_all())
 
 
+def _call_erp(erp: str, method: str, *args: Any) -> list:
+    """One connector call; a revoked credential fails the task at once (no Airflow retries)."""
+    from erp_operators.errors import ERPAuthError
+
+    try:
+        with _connector(erp) as conn:
+            return getattr(conn, method)(*args)
+    except ERPAuthError as exc:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"{method}: {exc}") from exc
+
+
 def _raise_on_blocking_failures(step: str, receipts: list) -> None:
     """Auth failures stop the run at once; retriable ones make Airflow retry the (idempotent) task."""
     from erp_operators.receipts import ErrorClass
@@ -208,8 +221,7 @@ def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not customers:
         return []
-    with _connector(mapped["erp"]) as conn:
-        receipts = conn.upsert_customers(customers)
+    receipts = _call_erp(mapped["erp"], "upsert_customers", customers)
     for r in receipts:
         log.info("customer %s: %s %s %s", r.external_key, r.status.value, r.erp_id, r.message)
     _record(mapped["erp"], "customer", receipts)
@@ -229,8 +241,7 @@ def resolve_items(mapped: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not items:
         return []
-    with _connector(mapped["erp"]) as conn:
-        receipts = conn.resolve_items(items)
+    receipts = _call_erp(mapped["erp"], "resolve_items", items)
     _record(mapped["erp"], "item", receipts)
     _raise_on_blocking_failures("resolve items", receipts)
     return receipts_to_json(receipts)
@@ -272,8 +283,7 @@ def create_documents(
             )
     if not ready:
         return []
-    with _connector(mapped["erp"]) as conn:
-        receipts = conn.create_documents(ready, customer_refs, item_refs)
+    receipts = _call_erp(mapped["erp"], "create_documents", ready, customer_refs, item_refs)
     for r in receipts:
         if r.error_class == ErrorClass.VALIDATION:
             store.quarantine_put(

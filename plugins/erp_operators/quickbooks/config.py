@@ -1,0 +1,138 @@
+"""QuickBooks Online connection settings, parsed from an Airflow connection in one place.
+
+Connection fields: ``login`` = OAuth client id, ``password`` = client secret. Extras:
+
+=================  =====================================================================
+``realm_id``        the QBO company id (required)
+``refresh_token``   the initial refresh token; rotated ones live in the state store
+``environment``     ``production`` (default) or ``sandbox``: picks Intuit's URLs
+``api_base_url``    override the API host, e.g. ``http://127.0.0.1:8402`` (``/v3`` is added)
+``discovery_url``   override the OAuth discovery document (a local sandbox is reached like Intuit)
+``minorversion``    default 75 (the minimum Intuit accepts)
+``redirect_uri``    only used for the consent flow; defaults to a localhost placeholder
+``time_scale``      divide every minute of the limiter and every backoff by this (tests)
+``limits``          ``{requests_per_minute, concurrent_requests, batch_per_minute, time_scale,
+                    max_attempts, backoff_initial, backoff_max, timeout, batch_size}``
+=================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from intuitlib.config import DISCOVERY_URL
+
+API_URLS = {
+    "production": "https://quickbooks.api.intuit.com/v3",
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com/v3",
+}
+MIN_MINOR_VERSION = 75
+
+
+@dataclass(frozen=True, slots=True)
+class QuickBooksLimits:
+    """Intuit's published per-realm limits plus our retry policy (seconds are real-time seconds)."""
+
+    requests_per_minute: int = 500
+    concurrent_requests: int = 10
+    batch_per_minute: int = 40
+    batch_size: int = 30
+    time_scale: float = 1.0  # >1 makes a "minute" shorter, to match a time-scaled sandbox
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0  # Intuit: wait 60 s after a 429
+    timeout: float = 120.0  # Intuit times requests out at 120 s
+    window_margin: float = 0.1  # count budgets over a 10% longer minute: network delay cannot push us over
+
+    @property
+    def minute(self) -> float:
+        return 60.0 / self.time_scale
+
+    @property
+    def budget_window(self) -> float:
+        return self.minute * (1.0 + self.window_margin)
+
+    def scaled(self, seconds: float) -> float:
+        return seconds / self.time_scale
+
+
+@dataclass(frozen=True, slots=True)
+class QuickBooksConfig:
+    """Everything needed to reach one QBO company."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    realm_id: str
+    refresh_token: str = field(default="", repr=False)
+    environment: str = "production"
+    api_base_url: str = ""
+    discovery_url: str = ""
+    minorversion: int = MIN_MINOR_VERSION
+    redirect_uri: str = "http://localhost:8080/callback"
+    limits: QuickBooksLimits = field(default_factory=QuickBooksLimits)
+
+    def __post_init__(self) -> None:
+        env = self.environment.strip().lower() or "production"
+        if env not in API_URLS:
+            raise ValueError(
+                f"QuickBooks environment must be production or sandbox, not {self.environment!r}"
+            )
+        if not self.realm_id:
+            raise ValueError("QuickBooks connection: extra 'realm_id' (the company id) is required")
+        if not self.client_id or not self.client_secret:
+            raise ValueError(
+                "QuickBooks connection: login (client id) and password (client secret) are required"
+            )
+        if self.minorversion < MIN_MINOR_VERSION:
+            raise ValueError(
+                f"QuickBooks minorversion must be >= {MIN_MINOR_VERSION}, not {self.minorversion}"
+            )
+        object.__setattr__(self, "environment", env)
+        object.__setattr__(self, "api_base_url", normalize_api_url(self.api_base_url or API_URLS[env]))
+        object.__setattr__(self, "discovery_url", self.discovery_url or DISCOVERY_URL[env])
+
+    @property
+    def token_name(self) -> str:
+        """The state-store token row holding this realm's rotating OAuth tokens."""
+        return f"quickbooks:{self.realm_id}:oauth"
+
+    def with_limits(self, **changes: Any) -> QuickBooksConfig:
+        return replace(self, limits=replace(self.limits, **changes))
+
+
+def normalize_api_url(url: str) -> str:
+    """``http://host:port`` or ``.../v3`` -> ``.../v3`` without a trailing slash."""
+    url = url.rstrip("/")
+    return url if url.endswith("/v3") else f"{url}/v3"
+
+
+def parse_limits(extra: Mapping[str, Any]) -> QuickBooksLimits:
+    raw = dict(extra.get("limits") or {})
+    if "time_scale" in extra and "time_scale" not in raw:
+        raw["time_scale"] = extra["time_scale"]
+    known = {f.name for f in fields(QuickBooksLimits)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"QuickBooks extra 'limits': unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    kinds = {name: type(getattr(QuickBooksLimits(), name)) for name in known}
+    return QuickBooksLimits(**{key: kinds[key](value) for key, value in raw.items()})
+
+
+def config_from_connection(
+    login: str | None, password: str | None, extra: Mapping[str, Any]
+) -> QuickBooksConfig:
+    """The one parser of a ``quickbooks`` connection's fields and extras."""
+    return QuickBooksConfig(
+        client_id=login or "",
+        client_secret=password or "",
+        realm_id=str(extra.get("realm_id") or ""),
+        refresh_token=str(extra.get("refresh_token") or ""),
+        environment=str(extra.get("environment") or "production"),
+        api_base_url=str(extra.get("api_base_url") or ""),
+        discovery_url=str(extra.get("discovery_url") or ""),
+        minorversion=int(extra.get("minorversion") or MIN_MINOR_VERSION),
+        redirect_uri=str(extra.get("redirect_uri") or "http://localhost:8080/callback"),
+        limits=parse_limits(extra),
+    )

@@ -1,0 +1,316 @@
+"""Harnesses for the ERP connector conformance suite: one per ERP, each = connector + live sandbox.
+
+Adding an ERP (NetSuite, SYSPRO, GP, Sage 50) means writing one harness class with the methods of
+:class:`Harness` and adding it to ``HARNESSES``; every test in ``test_contract.py`` then runs
+against it. The tests only speak the contract and the harness; nothing ERP-specific leaks in.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from erp_operators.contract import ERPConnector
+from sandbox.common.httpd import SandboxServer
+from sync_core.state import StateStore
+
+
+@dataclass(frozen=True)
+class DocumentState:
+    """One sales document as the ERP holds it, reduced to what the contract promises."""
+
+    external_key: str
+    customer_name: str
+    total: Decimal
+    lines: tuple[tuple[str, Decimal, Decimal, Decimal], ...]  # (item name, qty, unit price, amount)
+    number: str
+
+
+@dataclass(frozen=True)
+class ERPState:
+    """The ERP's records, without ids, so a clean run and a faulty run can be compared."""
+
+    customers: tuple[tuple[str, str], ...]  # (display name, email)
+    items: tuple[str, ...]  # item names
+    documents: tuple[DocumentState, ...]
+
+    def document(self, external_key: str) -> DocumentState:
+        return next(d for d in self.documents if d.external_key == external_key)
+
+
+class Harness(abc.ABC):
+    """A connector plus the sandbox it talks to, with the sandbox's admin controls."""
+
+    name: str
+    item_defaults: dict[str, Any] = {}  # fields canonical Items need in this ERP (e.g. income account)
+    features: frozenset[str] = frozenset()  # "oauth_refresh", "payments", "stock"
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.generation = 0
+        self.store = self._new_store()
+
+    def _new_store(self) -> StateStore:
+        self.generation += 1
+        return StateStore.from_url(f"sqlite:///{self.tmp_path / f'state-{self.generation}.db'}").create_all()
+
+    def wipe_ledger(self) -> None:
+        """Lose every ledger row (tokens and budgets stay), as if the ledger writes never happened."""
+        from sync_core.state import ledger
+
+        with self.store.engine.begin() as conn:
+            conn.execute(ledger.delete())
+
+    @abc.abstractmethod
+    def connector(self) -> ERPConnector:
+        """A fresh connector (as a new task process would build it) on the shared state store."""
+
+    @abc.abstractmethod
+    def snapshot(self) -> ERPState: ...
+
+    @abc.abstractmethod
+    def reset(self) -> None:
+        """Empty sandbox and a new, empty state store."""
+
+    @abc.abstractmethod
+    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
+        """Make the next ``count`` API calls (or a ``rate`` share of them) answer ``status``."""
+
+    @abc.abstractmethod
+    def clear_faults(self) -> None: ...
+
+    @abc.abstractmethod
+    def faults_injected(self) -> int:
+        """How many injected faults the sandbox has answered with so far."""
+
+    @abc.abstractmethod
+    def seed_customer(self, display_name: str, email: str = "") -> str:
+        """Create a customer directly in the ERP (as a human would); returns its ERP id."""
+
+    @abc.abstractmethod
+    def existing_item_name(self) -> str:
+        """The name of an item the sandbox already holds."""
+
+    def expire_access_tokens(self) -> None:
+        raise NotImplementedError
+
+    def revoke_refresh_token(self) -> None:
+        raise NotImplementedError
+
+    def token_requests(self) -> int:
+        raise NotImplementedError
+
+    def rotate_refresh_token_elsewhere(self) -> None:
+        """Another worker refreshes (and so rotates) the shared token."""
+        raise NotImplementedError
+
+    def record_payment(self, document_erp_id: str, amount: Decimal) -> str:
+        raise NotImplementedError
+
+    def seed_stock(self, sku: str, quantity: Decimal) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+class QuickBooksHarness(Harness):
+    """QBO connector against ``sandbox.quickbooks`` (time scaled x60: a limit-minute is one second)."""
+
+    name = "quickbooks"
+    item_defaults = {"income_account_ref": "1"}
+    features = frozenset({"oauth_refresh", "payments", "stock"})
+    realm_id = "9130357992221046"
+    time_scale = 60.0
+
+    def __init__(self, tmp_path: Path) -> None:
+        from sandbox.quickbooks.app import QuickBooksSandbox
+
+        super().__init__(tmp_path)
+        self.server = SandboxServer(QuickBooksSandbox()).start()
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self._configure_sandbox()
+        self._connectors: list[ERPConnector] = []
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def _admin(self, method: str, path: str, body: Any = None) -> Any:
+        response = self.http.request(method, f"{self.url}/__admin/{path}", json=body, timeout=30)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def _configure_sandbox(self) -> None:
+        self._admin("POST", "limits", {"time_scale": self.time_scale})
+
+    def config(self, **limits: Any):  # -> QuickBooksConfig
+        from erp_operators.quickbooks.config import QuickBooksConfig, QuickBooksLimits
+
+        settings = {"time_scale": self.time_scale, "max_attempts": 8, **limits}
+        return QuickBooksConfig(
+            client_id="sandbox-client-id",
+            client_secret="sandbox-client-secret",
+            realm_id=self.realm_id,
+            refresh_token="RT-initial",
+            environment="sandbox",
+            api_base_url=self.url,
+            discovery_url=f"{self.url}/discovery",
+            limits=QuickBooksLimits(**settings),
+        )
+
+    def connector(self, **limits: Any) -> ERPConnector:
+        from erp_operators.quickbooks.connector import QuickBooksConnector
+
+        conn = QuickBooksConnector(config=self.config(**limits), store=self.store)
+        self._connectors.append(conn)
+        return conn
+
+    def objects(self, entity: str) -> list[dict[str, Any]]:
+        state = self._admin("GET", "state")
+        return list(state["realms"][self.realm_id].get(entity, []))
+
+    def snapshot(self) -> ERPState:
+        from erp_operators.quickbooks.payloads import marker_in
+
+        customers = self.objects("Customer")
+        names = {c["Id"]: c["DisplayName"] for c in customers}
+        items = {i["Id"]: i["Name"] for i in self.objects("Item")}
+        documents = []
+        for inv in self.objects("Invoice"):
+            lines = tuple(
+                (
+                    items[line["SalesItemLineDetail"]["ItemRef"]["value"]],
+                    Decimal(str(line["SalesItemLineDetail"]["Qty"])),
+                    Decimal(str(line["SalesItemLineDetail"]["UnitPrice"])),
+                    Decimal(str(line["Amount"])).quantize(Decimal("0.01")),
+                )
+                for line in inv["Line"]
+                if line.get("DetailType") == "SalesItemLineDetail"
+            )
+            documents.append(
+                DocumentState(
+                    external_key=marker_in(inv.get("PrivateNote")) or f"?{inv['Id']}",
+                    customer_name=names.get(inv["CustomerRef"]["value"], "?"),
+                    total=Decimal(str(inv["TotalAmt"])).quantize(Decimal("0.01")),
+                    lines=lines,
+                    number=str(inv.get("DocNumber", "")),
+                )
+            )
+        return ERPState(
+            customers=tuple(
+                sorted(
+                    (c["DisplayName"], (c.get("PrimaryEmailAddr") or {}).get("Address", ""))
+                    for c in customers
+                )
+            ),
+            items=tuple(sorted(items.values())),
+            documents=tuple(sorted(documents, key=lambda d: d.external_key)),
+        )
+
+    def reset(self) -> None:
+        for conn in self._connectors:
+            conn.close()
+        self._connectors.clear()
+        self._admin("POST", "reset")
+        self._configure_sandbox()
+        self.store = self._new_store()
+
+    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
+        spec: dict[str, Any] = {"kind": "status", "status": status, "path_prefix": "/v3/"}
+        if rate:
+            spec.update(mode="random", rate=rate, seed=7)
+        else:
+            spec.update(count=count)
+        self._admin("POST", "faults", spec)
+
+    def clear_faults(self) -> None:
+        self._admin("DELETE", "faults")
+
+    def faults_injected(self) -> int:
+        return sum(self._admin("GET", "faults")["injected"].values())
+
+    def _seed(self, entity: str, body: dict[str, Any]) -> str:
+        """Create a record directly in the sandbox (as a human in the QBO UI would)."""
+        return str(self._admin("POST", "seed", {entity: [body]})["created"][entity][0])
+
+    def seed_customer(self, display_name: str, email: str = "") -> str:
+        body: dict[str, Any] = {"DisplayName": display_name}
+        if email:
+            body["PrimaryEmailAddr"] = {"Address": email}
+        return self._seed("Customer", body)
+
+    def existing_item_name(self) -> str:
+        return "Hours"
+
+    def expire_access_tokens(self) -> None:
+        self._admin("POST", "tokens/expire")
+
+    def revoke_refresh_token(self) -> None:
+        self._admin("POST", "tokens/revoke")
+
+    def token_requests(self) -> int:
+        return sum(
+            1 for r in self._admin("GET", "requests") if r["path"].endswith("/oauth2/v1/tokens/bearer")
+        )
+
+    def rotate_refresh_token_elsewhere(self) -> None:
+        from erp_operators.quickbooks.auth import TokenKeeper
+
+        other = TokenKeeper(self.config(), self.store)
+        other.renew(rejected=other.access_token())  # forces a refresh: the shared token rotates
+
+    def record_payment(self, document_erp_id: str, amount: Decimal) -> str:
+        invoice = next(i for i in self.objects("Invoice") if i["Id"] == document_erp_id)
+        line = {"Amount": float(amount), "LinkedTxn": [{"TxnId": document_erp_id, "TxnType": "Invoice"}]}
+        body = {
+            "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
+            "TotalAmt": float(amount),
+            "Line": [line],
+        }
+        return self._seed("Payment", body)
+
+    def seed_stock(self, sku: str, quantity: Decimal) -> None:
+        self._seed(
+            "Item",
+            {
+                "Name": f"Stock {sku}",
+                "Sku": sku,
+                "Type": "Inventory",
+                "TrackQtyOnHand": True,
+                "QtyOnHand": float(quantity),
+                "InvStartDate": "2026-01-01",
+                "IncomeAccountRef": {"value": "79"},
+                "ExpenseAccountRef": {"value": "80"},
+                "AssetAccountRef": {"value": "81"},
+            },
+        )
+
+    def close(self) -> None:
+        for conn in self._connectors:
+            conn.close()
+        self.http.close()
+        self.server.stop()
+
+
+HARNESSES: dict[str, Callable[[Path], Harness]] = {
+    "quickbooks": QuickBooksHarness,
+}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def erp(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
+    """Each ERP's connector + live sandbox, fresh for every test."""
+    harness = HARNESSES[request.param](tmp_path)
+    try:
+        yield harness
+    finally:
+        harness.close()
