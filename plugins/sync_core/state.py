@@ -138,6 +138,16 @@ class StageEvent:
     entered_ts: int
 
 
+def _event_key(ev: StageEvent) -> tuple[Any, ...]:
+    """The primary-key condition of one stage event."""
+    return (
+        stage_events.c.pipeline_key == ev.pipeline_key,
+        stage_events.c.box_key == ev.box_key,
+        stage_events.c.stage_key == ev.stage_key,
+        stage_events.c.entered_ts == ev.entered_ts,
+    )
+
+
 class TokenHandle:
     """A token row read under :meth:`StateStore.token_lock`; ``set`` writes inside the same lock."""
 
@@ -416,12 +426,7 @@ class StateStore:
         now = time.time()
         with self._locked("stage_events") as conn:
             for ev in events:
-                where = (
-                    stage_events.c.pipeline_key == ev.pipeline_key,
-                    stage_events.c.box_key == ev.box_key,
-                    stage_events.c.stage_key == ev.stage_key,
-                    stage_events.c.entered_ts == ev.entered_ts,
-                )
+                where = _event_key(ev)
                 row = conn.execute(sa.select(stage_events).where(*where)).first()
                 if row is None:
                     conn.execute(
@@ -449,16 +454,7 @@ class StateStore:
         """Mark events done (synced or quarantined): they are never handed out again."""
         with self._locked("stage_events") as conn:
             for ev in events:
-                conn.execute(
-                    stage_events.update()
-                    .where(
-                        stage_events.c.pipeline_key == ev.pipeline_key,
-                        stage_events.c.box_key == ev.box_key,
-                        stage_events.c.stage_key == ev.stage_key,
-                        stage_events.c.entered_ts == ev.entered_ts,
-                    )
-                    .values(status="done")
-                )
+                conn.execute(stage_events.update().where(*_event_key(ev)).values(status="done"))
 
     def release_stage_events(self, events: Iterable[StageEvent]) -> None:
         """Give up a claim (e.g. a retriable failure) so the next run picks the events up at once."""
@@ -466,13 +462,7 @@ class StateStore:
             for ev in events:
                 conn.execute(
                     stage_events.update()
-                    .where(
-                        stage_events.c.pipeline_key == ev.pipeline_key,
-                        stage_events.c.box_key == ev.box_key,
-                        stage_events.c.stage_key == ev.stage_key,
-                        stage_events.c.entered_ts == ev.entered_ts,
-                        stage_events.c.status != "done",
-                    )
+                    .where(*_event_key(ev), stage_events.c.status != "done")
                     .values(claimed_by=None, claimed_at=0.0)
                 )
 

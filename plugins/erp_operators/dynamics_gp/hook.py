@@ -16,35 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from erp_operators.odbc import odbc_error_text, odbc_value, parse_attributes
 from erp_operators.provider_info import read_extras, ui_field_behaviour
 
 if TYPE_CHECKING:
     import pyodbc
-
-_FORBIDDEN_ATTRIBUTES = {"driver", "dsn", "filedsn", "savefile"}
-
-
-def odbc_value(value: str) -> str:
-    """Quote a connection-string value with braces when it holds ``;{}=`` or edge spaces."""
-    if any(ch in value for ch in ";{}=") or value != value.strip():
-        return "{" + value.replace("}", "}}") + "}"
-    return value
-
-
-def parse_attributes(text: str | None) -> list[tuple[str, str]]:
-    """``"A=1; B=2"`` -> ``[("A", "1"), ("B", "2")]``; refuses keys that would swap the driver."""
-    pairs: list[tuple[str, str]] = []
-    for part in (text or "").split(";"):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"extra 'odbc_attributes' needs Key=Value pairs, got {part.strip()!r}")
-        if key.lower() in _FORBIDDEN_ATTRIBUTES:
-            raise ValueError(f"extra 'odbc_attributes' may not set {key}; use the driver field")
-        pairs.append((key, value.strip()))
-    return pairs
 
 
 @dataclass(frozen=True)
@@ -84,12 +60,6 @@ class GPConfig:
             parts.append(("TrustServerCertificate", "yes" if self.trust_server_certificate else "no"))
         parts += [(key, odbc_value(value)) for key, value in self.attributes]
         return ";".join(f"{key}={value}" for key, value in parts)
-
-
-def odbc_error_text(exc: Exception, secret: str) -> str:
-    """The driver's message of a pyodbc error (its second arg), with the password masked."""
-    text = str(exc.args[1] if len(exc.args) > 1 else exc).strip()
-    return text.replace(secret, "***") if secret else text
 
 
 class DynamicsGPHook(BaseHook):

@@ -19,35 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from erp_operators.odbc import odbc_error_text, odbc_value, parse_attributes
 from erp_operators.provider_info import read_extras, ui_field_behaviour
 
 if TYPE_CHECKING:
     import pyodbc
-
-_FORBIDDEN_ATTRIBUTES = {"driver", "dsn", "filedsn", "savefile"}
-
-
-def odbc_value(value: str) -> str:
-    """Quote a connection-string value with braces when it holds ``;{}=`` or edge spaces."""
-    if any(ch in value for ch in ";{}=") or value != value.strip():
-        return "{" + value.replace("}", "}}") + "}"
-    return value
-
-
-def parse_attributes(text: str | None) -> list[tuple[str, str]]:
-    """``"A=1; B=2"`` -> ``[("A", "1"), ("B", "2")]``; refuses keys that would swap the driver."""
-    pairs: list[tuple[str, str]] = []
-    for part in (text or "").split(";"):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"extra 'odbc_attributes' needs Key=Value pairs, got {part.strip()!r}")
-        if key.lower() in _FORBIDDEN_ATTRIBUTES:
-            raise ValueError(f"extra 'odbc_attributes' may not set {key}; use the driver or dsn field")
-        pairs.append((key, value.strip()))
-    return pairs
 
 
 @dataclass(frozen=True)
@@ -98,12 +74,6 @@ class Sage50Config:
         return ";".join(f"{key}={value}" for key, value in parts)
 
 
-def odbc_error_text(exc: Exception, secret: str) -> str:
-    """The driver's message of a pyodbc error (its second arg), with the password masked."""
-    text = str(exc.args[1] if len(exc.args) > 1 else exc).strip()
-    return text.replace(secret, "***") if secret else text
-
-
 class Sage50Hook(BaseHook):
     """Opens pyodbc connections to a Sage 50 company.
 
@@ -146,7 +116,7 @@ class Sage50Hook(BaseHook):
             password=conn.password or "",
             login_timeout=extras["login_timeout"],
             test_query=extras["test_query"],
-            attributes=tuple(parse_attributes(extras["odbc_attributes"])),
+            attributes=tuple(parse_attributes(extras["odbc_attributes"], "the driver or dsn field")),
         )
 
     def get_conn(self) -> pyodbc.Connection:
