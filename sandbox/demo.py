@@ -50,6 +50,14 @@ def base_env(home: Path) -> dict[str, str]:
     return env
 
 
+def fresh_state_db(home: Path) -> Path:
+    """The demo's state store file, emptied: the in-memory sandboxes start fresh, so must the state."""
+    state_db = home / "demo_state.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{state_db}{suffix}").unlink(missing_ok=True)
+    return state_db
+
+
 def start_sandboxes(ports: dict[str, int]) -> dict[str, SandboxServer]:
     from sandbox.__main__ import load_app
 
@@ -156,11 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if migrate.returncode != 0:
         print(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
         return 1
-    state_db = home / "demo_state.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{state_db}{suffix}").unlink(
-            missing_ok=True
-        )  # the sandboxes start fresh, so does the demo state
+    state_db = fresh_state_db(home)
     servers = start_sandboxes({name: 0 for name in _available_sandboxes()})
     try:
         for name, server in servers.items():
@@ -196,7 +200,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     servers = start_sandboxes(
         {"streak": 8401, "quickbooks": 8402} if "quickbooks" in _available_sandboxes() else {"streak": 8401}
     )
-    env.update(connection_env(servers, home / "demo_state.db"))
+    env.update(connection_env(servers, fresh_state_db(home)))
     for erp in ("quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"):
         airflow(["pools", "set", f"erp_{erp}", "4", f"concurrent {erp} writers"], env)
     if os.getpgrp() != os.getpid():
