@@ -259,6 +259,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     pgid = int(pidfile.read_text())
     try:
         os.killpg(pgid, signal.SIGTERM)
+        for _ in range(30):  # give every component up to 30 s to shut down cleanly
+            time.sleep(1)
+            os.killpg(pgid, 0)
+        os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
     pidfile.unlink(missing_ok=True)
