@@ -120,12 +120,7 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = 
     boxes = {b["key"]: b for b in streak_state.get("boxes", [])}
     stage_names = {key: stage.get("name", key) for key, stage in (pipeline.get("stages") or {}).items()}
     writeback_key = next((f["key"] for f in pipeline["fields"] if f["name"] == "ERP Invoice #"), None)
-    import sqlalchemy as sa
-
-    from sync_core.state import stage_events
-
-    with store.engine.connect() as conn:
-        events = conn.execute(sa.select(stage_events).order_by(stage_events.c.entered_ts)).all()
+    events = store.stage_events_list()
     print()
     print(f"Boxes that entered a trigger stage: {len(events)}")
     for ev in events:

@@ -10,6 +10,7 @@ even when they fall behind the watermark.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -58,23 +59,22 @@ class Detection:
 
 
 def resolve_pipeline(hook: StreakHook, pipeline_name: str) -> Pipeline:
-    """Find a pipeline by name and load its stages and field definitions."""
+    """Find a pipeline by name, with its stages and field definitions.
+
+    ``/v1/pipelines`` already carries both; they are fetched separately only when it does not.
+    """
     pipelines = hook.get_pipelines()
     found = [p for p in pipelines if p.name.strip().casefold() == pipeline_name.strip().casefold()]
     if not found:
         names = ", ".join(sorted(p.name for p in pipelines)) or "none"
         raise DetectionError(f"Streak pipeline {pipeline_name!r} not found (pipelines: {names})")
     pipeline = found[0]
+    if pipeline.stages and pipeline.fields:
+        return pipeline
     stages = hook.get_stages(pipeline.key)
-    fields = hook.get_fields(pipeline.key)
     order = [k for k in pipeline.raw.get("stageOrder") or [] if k in stages] or list(stages)
-    return Pipeline(
-        key=pipeline.key,
-        name=pipeline.name,
-        stages=tuple(stages[k] for k in order),
-        fields=tuple(fields),
-        team_key=pipeline.team_key,
-        raw=pipeline.raw,
+    return dataclasses.replace(
+        pipeline, stages=tuple(stages[k] for k in order), fields=tuple(hook.get_fields(pipeline.key))
     )
 
 

@@ -295,18 +295,24 @@ class StateStore:
         return found.get(source_key)
 
     def ledger_get_many(self, erp: str, entity: str, source_keys: Iterable[str]) -> dict[str, LedgerEntry]:
+        with self.engine.connect() as conn:
+            return self._ledger_rows(conn, erp, entity, source_keys)
+
+    @staticmethod
+    def _ledger_rows(
+        conn: Connection, erp: str, entity: str, source_keys: Iterable[str]
+    ) -> dict[str, LedgerEntry]:
         keys = list(dict.fromkeys(source_keys))
         out: dict[str, LedgerEntry] = {}
-        with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                rows = conn.execute(
-                    sa.select(ledger).where(
-                        ledger.c.erp == erp, ledger.c.entity == entity, ledger.c.source_key.in_(chunk)
-                    )
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows = conn.execute(
+                sa.select(ledger).where(
+                    ledger.c.erp == erp, ledger.c.entity == entity, ledger.c.source_key.in_(chunk)
                 )
-                for row in rows:
-                    out[row.source_key] = LedgerEntry(**row._mapping)
+            )
+            for row in rows:
+                out[row.source_key] = LedgerEntry(**row._mapping)
         return out
 
     def ledger_all(self, erp: str | None = None, entity: str | None = None) -> list[LedgerEntry]:
@@ -323,9 +329,10 @@ class StateStore:
         rows = list(rows)
         if not rows:
             return 0
-        existing = self.ledger_get_many(erp, entity, [r["source_key"] for r in rows])
         now = _now()
         with self._locked(f"ledger:{erp}:{entity}") as conn:
+            # read under the lock: two writers must not both see "absent" and both insert
+            existing = self._ledger_rows(conn, erp, entity, [r["source_key"] for r in rows])
             for row in rows:
                 key = row["source_key"]
                 values = {
@@ -466,11 +473,19 @@ class StateStore:
                     .values(claimed_by=None, claimed_at=0.0)
                 )
 
-    def pending_stage_events(self) -> list[StageEvent]:
-        """Events claimed but never completed (for the summary and the replay path)."""
+    def stage_events_list(self, pending_only: bool = False) -> list[StageEvent]:
+        """Claimed stage events in order of entry; ``pending_only``: never completed (died or given back)."""
+        query = sa.select(stage_events).order_by(stage_events.c.entered_ts)
+        if pending_only:
+            query = query.where(stage_events.c.status != "done")
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(stage_events).where(stage_events.c.status != "done"))
-            return [StageEvent(r.pipeline_key, r.box_key, r.stage_key, r.entered_ts) for r in rows]
+            return [
+                StageEvent(r.pipeline_key, r.box_key, r.stage_key, r.entered_ts) for r in conn.execute(query)
+            ]
+
+    def pending_stage_events(self) -> list[StageEvent]:
+        """Events claimed but never completed (for detection's nothing-lost pass and the summary)."""
+        return self.stage_events_list(pending_only=True)
 
     # -- tokens ---------------------------------------------------------------------------------
     def get_token(self, name: str) -> str | None:

@@ -11,12 +11,21 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 
-from sync_core.config import PipelineRule, SyncConfig, load_config
+from sync_core.config import SyncConfig, load_config
 
 if TYPE_CHECKING:
     from erp_operators.contract import ERPConnector
+    from erp_operators.receipts import Receipt
+    from sync_core.state import StateStore
 
 log = logging.getLogger(__name__)
+
+
+def _store() -> StateStore:
+    """The state store behind the ``erp_sync_state`` connection (tables created if missing)."""
+    from sync_core.state import StateStore
+
+    return StateStore.from_connection().create_all()
 
 
 def parse_bound(value: str | None, *, end_of_day: bool = False) -> int | None:
@@ -39,19 +48,13 @@ def parse_bound(value: str | None, *, end_of_day: bool = False) -> int | None:
     return int(moment.timestamp() * 1000)
 
 
-def select_rule(config: SyncConfig, params: dict[str, Any]) -> PipelineRule:
-    erp = params.get("erp") or None
-    return config.rule_for(erp)
-
-
 def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = None) -> dict[str, Any]:
     """Find and claim the boxes that entered a trigger stage (see :mod:`streak_hooks.detection`)."""
     from streak_hooks.detection import DetectionWindow, detect_won_boxes
     from streak_hooks.hook import StreakHook
-    from sync_core.state import StateStore
 
     config = config or load_config()
-    rule = select_rule(config, params)
+    rule = config.rule_for(params.get("erp") or None)
     dry_run = bool(params.get("dry_run"))
     window = DetectionWindow(
         since_ms=parse_bound(params.get("since")),
@@ -61,10 +64,9 @@ def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = N
         initial_lookback_ms=int(config.initial_lookback_days * 86_400_000),
         lease_seconds=config.lease_minutes * 60,
     )
-    store = StateStore.from_connection().create_all()
     found = detect_won_boxes(
         StreakHook(),
-        store,
+        _store(),
         pipeline_name=rule.name,
         trigger_stages=rule.trigger_stages,
         claimant=run_id,
@@ -120,22 +122,29 @@ def map_and_validate(
     from sync_core.canonical import to_jsonable
     from sync_core.mapping import load_mapping, map_boxes
     from sync_core.quarantine import quarantine_failures
-    from sync_core.state import StateStore
     from sync_core.validation import validate_batch
 
     erp = detected["erp"]
+    result: dict[str, Any] = {
+        "erp": erp,
+        "dry_run": detected["dry_run"],
+        "pipeline": detected["pipeline"],
+        "events": detected["events"],
+        "documents": [],
+        "customers": [],
+        "items": [],
+        "failures": [],
+    }
     if not detected["boxes"]:
-        return {
-            "erp": erp,
-            "dry_run": detected["dry_run"],
-            "documents": [],
-            "customers": [],
-            "items": [],
-            "failures": [],
-        }
+        return result
     hook = StreakHook()
     pipeline = resolve_pipeline(hook, detected["pipeline"]["name"])
-    boxes = [Box.from_api(b["raw"]) if b.get("raw") else hook.get_box(b["key"]) for b in detected["boxes"]]
+    writeback = pipeline.field_by_name(detected["writeback_field"])
+    if writeback is None:  # checked before anything is written to the ERP
+        raise ValueError(
+            f"write-back field {detected['writeback_field']!r} not found in pipeline {pipeline.name!r}"
+        )
+    boxes = [Box.from_api(b["raw"]) for b in detected["boxes"]]
     contacts = {k: hook.get_contact(k) for k in dict.fromkeys(k for b in boxes for k in b.contact_keys[:1])}
     orgs = {
         k: hook.get_organization(k) for k in dict.fromkeys(k for b in boxes for k in b.organization_keys[:1])
@@ -148,43 +157,39 @@ def map_and_validate(
     for failure in failures:
         log.warning("quarantine %s: %s", failure.source_key, failure.reason)
     if not detected["dry_run"] and failures:
-        quarantine_failures(StateStore.from_connection().create_all(), erp, failures)
+        quarantine_failures(_store(), erp, failures)
     log.info(
         "%d deal(s) mapped: %d valid, %d quarantined",
         len(boxes),
         len(report.valid_documents),
         len({f.source_key for f in failures}),
     )
-    return {
-        "erp": erp,
-        "dry_run": detected["dry_run"],
-        "writeback_field": detected["writeback_field"],
-        "pipeline": detected["pipeline"],
-        "documents": [to_jsonable(d) for d in report.valid_documents],
-        "customers": [to_jsonable(c) for c in report.valid_customers],
-        "items": [to_jsonable(i) for i in report.valid_items],
-        "failures": [
+    result.update(
+        writeback_field={"key": writeback.key, "name": writeback.name},
+        documents=[to_jsonable(d) for d in report.valid_documents],
+        customers=[to_jsonable(c) for c in report.valid_customers],
+        items=[to_jsonable(i) for i in report.valid_items],
+        failures=[
             {"source_key": f.source_key, "entity": f.entity, "field": f.field, "reason": f.reason}
             for f in failures
         ],
-        "events": detected["events"],
-    }
+    )
+    return result
 
 
 # -- ERP writes --------------------------------------------------------------------------------
-def _connector(erp: str) -> ERPConnector:
+def _connector(erp: str, store: StateStore) -> ERPConnector:
     from erp_operators.registry import get_connector
-    from sync_core.state import StateStore
 
-    return get_connector(erp, store=StateStore.from_connection().create_all())
+    return get_connector(erp, store=store)
 
 
-def _call_erp(erp: str, method: str, *args: Any) -> list:
+def _call_erp(erp: str, store: StateStore, method: str, *args: Any) -> list[Receipt]:
     """One connector call; a revoked credential fails the task at once (no Airflow retries)."""
     from erp_operators.errors import ERPAuthError
 
     try:
-        with _connector(erp) as conn:
+        with _connector(erp, store) as conn:
             return getattr(conn, method)(*args)
     except ERPAuthError as exc:
         from airflow.sdk.exceptions import AirflowFailException
@@ -192,15 +197,10 @@ def _call_erp(erp: str, method: str, *args: Any) -> list:
         raise AirflowFailException(f"{method}: {exc}") from exc
 
 
-def _raise_on_blocking_failures(step: str, receipts: list) -> None:
-    """Auth failures stop the run at once; retriable ones make Airflow retry the (idempotent) task."""
+def _raise_on_retriable_failures(step: str, receipts: list[Receipt]) -> None:
+    """Records the ERP could not take yet make Airflow retry the (idempotent) task."""
     from erp_operators.receipts import ErrorClass
 
-    auth = [r for r in receipts if r.error_class == ErrorClass.AUTH]
-    if auth:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{step}: {auth[0].message}")
     retriable = [r for r in receipts if r.error_class in (ErrorClass.RETRIABLE, ErrorClass.FATAL)]
     if retriable:
         detail = "; ".join(f"{r.external_key}: {r.message}" for r in retriable[:5])
@@ -221,11 +221,12 @@ def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not customers:
         return []
-    receipts = _call_erp(mapped["erp"], "upsert_customers", customers)
+    store = _store()
+    receipts = _call_erp(mapped["erp"], store, "upsert_customers", customers)
     for r in receipts:
         log.info("customer %s: %s %s %s", r.external_key, r.status.value, r.erp_id, r.message)
-    _record(mapped["erp"], "customer", receipts)
-    _raise_on_blocking_failures("upsert customers", receipts)
+    _record(store, mapped["erp"], "customer", receipts)
+    _raise_on_retriable_failures("upsert customers", receipts)
     return receipts_to_json(receipts)
 
 
@@ -241,9 +242,10 @@ def resolve_items(mapped: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not items:
         return []
-    receipts = _call_erp(mapped["erp"], "resolve_items", items)
-    _record(mapped["erp"], "item", receipts)
-    _raise_on_blocking_failures("resolve items", receipts)
+    store = _store()
+    receipts = _call_erp(mapped["erp"], store, "resolve_items", items)
+    _record(store, mapped["erp"], "item", receipts)
+    _raise_on_retriable_failures("resolve items", receipts)
     return receipts_to_json(receipts)
 
 
@@ -253,7 +255,8 @@ def create_documents(
     """Create one invoice / sales order per valid deal; ERP-side refusals are quarantined."""
     from erp_operators.receipts import ErrorClass, receipts_from_json, receipts_to_json
     from sync_core.canonical import document_from_json
-    from sync_core.state import StateStore
+    from sync_core.mapping.results import RecordFailure
+    from sync_core.quarantine import quarantine_failures
 
     docs = [document_from_json(d) for d in mapped["documents"]]
     if mapped["dry_run"]:
@@ -271,36 +274,39 @@ def create_documents(
     customer_refs = {r.external_key: r.erp_id for r in receipts_from_json(customer_receipts) if r.ok}
     item_refs = {r.external_key: r.erp_id for r in receipts_from_json(item_receipts) if r.ok}
     ready = [d for d in docs if d.customer.external_key in customer_refs]
-    store = StateStore.from_connection().create_all()
-    for d in docs:
-        if d.customer.external_key not in customer_refs:
-            store.quarantine_put(
-                mapped["erp"],
-                "deal",
-                d.external_key,
-                f"box {d.external_key}: customer {d.customer.display_name!r} could not be written to the ERP",
-                {"customer": d.customer.external_key},
-            )
-    if not ready:
-        return []
-    receipts = _call_erp(mapped["erp"], "create_documents", ready, customer_refs, item_refs)
+    store = _store()
+    failures = [
+        RecordFailure(
+            d.external_key,
+            "deal",
+            "customer",
+            f"box {d.external_key}: customer {d.customer.display_name!r} could not be written to the ERP",
+            {"customer": d.customer.external_key},
+        )
+        for d in docs
+        if d.customer.external_key not in customer_refs
+    ]
+    receipts = (
+        _call_erp(mapped["erp"], store, "create_documents", ready, customer_refs, item_refs) if ready else []
+    )
     for r in receipts:
-        if r.error_class == ErrorClass.VALIDATION:
-            store.quarantine_put(
-                mapped["erp"], "deal", r.external_key, f"box {r.external_key}: {r.message}", {}
-            )
         log.info("document for box %s: %s %s %s", r.external_key, r.status.value, r.erp_number, r.message)
-    _record(mapped["erp"], "document", receipts)
-    _raise_on_blocking_failures("create documents", receipts)
+    failures += [
+        RecordFailure(r.external_key, "deal", "", f"box {r.external_key}: {r.message}")
+        for r in receipts
+        if r.error_class == ErrorClass.VALIDATION
+    ]
+    quarantine_failures(store, mapped["erp"], failures)
+    _record(store, mapped["erp"], "document", receipts)
+    _raise_on_retriable_failures("create documents", receipts)
     return receipts_to_json(receipts)
 
 
-def _record(erp: str, entity: str, receipts: list) -> None:
-    from sync_core.state import StateStore
-
-    rows = [r.ledger_row() for r in receipts]
-    if rows:
-        StateStore.from_connection().create_all().ledger_record(erp, entity, rows)
+def _record(store: StateStore, erp: str, entity: str, receipts: list[Receipt]) -> None:
+    """Ledger rows for every receipt; a customer or item that synced leaves quarantine."""
+    store.ledger_record(erp, entity, [r.ledger_row() for r in receipts])
+    if entity in ("customer", "item"):
+        store.quarantine_release(erp, entity, [r.external_key for r in receipts if r.ok])
 
 
 # -- write back + finish -----------------------------------------------------------------------
@@ -308,7 +314,6 @@ def write_back(mapped: dict[str, Any], document_receipts: list[dict[str, Any]]) 
     """Put the ERP document number on each box (field + one comment); skipped when already there."""
     from erp_operators.receipts import receipts_from_json
     from erp_operators.registry import connector_class
-    from streak_hooks.detection import resolve_pipeline
     from streak_hooks.hook import StreakHook
 
     receipts = [r for r in receipts_from_json(document_receipts) if r.ok and r.erp_number]
@@ -316,24 +321,19 @@ def write_back(mapped: dict[str, Any], document_receipts: list[dict[str, Any]]) 
         return []
     cls = connector_class(mapped["erp"])
     hook = StreakHook()
-    pipeline = resolve_pipeline(hook, mapped["pipeline"]["name"])
-    field_def = pipeline.field_by_name(mapped["writeback_field"])
-    if field_def is None:
-        raise ValueError(
-            f"write-back field {mapped['writeback_field']!r} not found in pipeline {pipeline.name!r}"
-        )
+    field_key, field_name = mapped["writeback_field"]["key"], mapped["writeback_field"]["name"]
     done = []
     for r in receipts:
         box = hook.get_box(r.external_key)
-        if str(box.fields.get(field_def.key) or "") == r.erp_number:
+        if str(box.fields.get(field_key) or "") == r.erp_number:
             done.append({"box_key": r.external_key, "erp_number": r.erp_number, "written": False})
             continue
-        hook.set_box_field(r.external_key, field_def.key, r.erp_number)
+        hook.set_box_field(r.external_key, field_key, r.erp_number)
         hook.create_comment(
             r.external_key, f"{cls.document_noun} {r.erp_number} created in {cls.display_name}"
         )
         done.append({"box_key": r.external_key, "erp_number": r.erp_number, "written": True})
-        log.info("box %s: %s = %s", r.external_key, field_def.name, r.erp_number)
+        log.info("box %s: %s = %s", r.external_key, field_name, r.erp_number)
     return done
 
 
@@ -343,7 +343,7 @@ def finish(
     """Close the run's claims, release fixed records from quarantine and summarise."""
     from erp_operators.receipts import receipts_from_json, summarize
     from sync_core.quarantine import release_synced
-    from sync_core.state import StageEvent, StateStore
+    from sync_core.state import StageEvent
 
     receipts = receipts_from_json(document_receipts)
     synced = {r.external_key for r in receipts if r.ok}
@@ -358,7 +358,7 @@ def finish(
     }
     if mapped["dry_run"]:
         return summary
-    store = StateStore.from_connection().create_all()
+    store = _store()
     events = [StageEvent(*e) for e in mapped.get("events", [])]
     store.complete_stage_events([e for e in events if e.box_key in synced | quarantined])
     release_synced(store, mapped["erp"], "deal", sorted(synced))
