@@ -99,6 +99,66 @@ def _event(box: Box) -> StageEvent:
     return StageEvent(box.pipeline_key, box.key, box.stage_key, box.last_stage_change_ts)
 
 
+def _boxes_entered(
+    hook: StreakHook, pipeline_key: str, stage_key: str, lower_ms: int, until_ms: int | None
+) -> dict[str, Box]:
+    """Boxes in ``stage_key`` whose stage change lies in [lower_ms, until_ms].
+
+    Boxes come newest first by ``lastUpdatedTimestamp``, which is never older than the stage
+    change, so paging stops at the first box last updated before ``lower_ms``, but only while the
+    order seen really is newest first (Streak does not document the sort direction).
+    """
+    found: dict[str, Box] = {}
+    previous: int | None = None
+    for box in hook.iter_boxes(pipeline_key, stage_key=stage_key):
+        descending = previous is None or box.last_updated_ts <= previous
+        previous = box.last_updated_ts
+        if descending and box.last_updated_ts < lower_ms:
+            break
+        if box.stage_key != stage_key or box.last_stage_change_ts < lower_ms:
+            continue
+        if until_ms is not None and box.last_stage_change_ts > until_ms:
+            continue
+        found[box.key] = box
+    return found
+
+
+def _unfinished(
+    hook: StreakHook,
+    store: StateStore,
+    pipeline_key: str,
+    stage_keys: tuple[str, ...],
+    candidates: dict[str, Box],
+    claimant: str,
+    window: DetectionWindow,
+    close_superseded: bool = True,
+) -> dict[str, Box]:
+    """Deals an earlier run claimed but never finished (it died, or gave them back).
+
+    Only events this run could claim now are looked up. An event whose box has since left the
+    stage, or entered it again later (a newer event), is closed so it is not looked up forever.
+    """
+    found: dict[str, Box] = {}
+    superseded = []
+    for pending in store.pending_stage_events(
+        pipeline_key=pipeline_key, claimable_by=claimant, lease_seconds=window.lease_seconds
+    ):
+        if pending.box_key in candidates:
+            continue
+        box = hook.get_box(pending.box_key)
+        if box.stage_key in stage_keys and box.last_stage_change_ts == pending.entered_ts:
+            found[box.key] = box
+        elif box.stage_key in stage_keys and box.last_stage_change_ts > pending.entered_ts:
+            found[box.key] = box  # the newer entry is the event to sync; the old one is closed
+            superseded.append(pending)
+        else:
+            log.warning("box %s left the trigger stage before it was synced; closing its old claim", box.key)
+            superseded.append(pending)
+    if superseded and close_superseded:
+        store.complete_stage_events(superseded)
+    return found
+
+
 def detect_won_boxes(
     hook: StreakHook,
     store: StateStore,
@@ -120,6 +180,8 @@ def detect_won_boxes(
     wm_name = watermark_name(pipeline, stage_keys)
     det = Detection(pipeline=pipeline, trigger_stage_keys=stage_keys, upper_ms=window.until_ms)
 
+    uses_watermark = not window.box_keys and window.since_ms is None
+    mark = store.get_watermark(wm_name) if uses_watermark else None
     candidates: dict[str, Box] = {}
     if window.box_keys:
         for key in window.box_keys:
@@ -135,24 +197,14 @@ def detect_won_boxes(
         if window.since_ms is not None:
             det.lower_ms = window.since_ms
         else:
-            mark = store.get_watermark(wm_name)
             det.lower_ms = (
                 (mark - window.overlap_ms) if mark is not None else now_ms - window.initial_lookback_ms
             )
         for key in stage_keys:
-            for box in hook.iter_boxes(pipeline.key, stage_key=key):
-                if box.stage_key not in stage_keys or box.last_stage_change_ts < det.lower_ms:
-                    continue
-                if window.until_ms is not None and box.last_stage_change_ts > window.until_ms:
-                    continue
-                candidates[box.key] = box
-        # deals an earlier run claimed but never finished (it died, or gave them back)
-        for pending in store.pending_stage_events():
-            if pending.pipeline_key != pipeline.key or pending.box_key in candidates:
-                continue
-            box = hook.get_box(pending.box_key)
-            if box.stage_key in stage_keys:
-                candidates[box.key] = box
+            candidates.update(_boxes_entered(hook, pipeline.key, key, det.lower_ms, window.until_ms))
+        candidates.update(
+            _unfinished(hook, store, pipeline.key, stage_keys, candidates, claimant, window, not dry_run)
+        )
     det.seen = len(candidates)
     events = {_event(b): b for b in candidates.values()}
     if dry_run:
@@ -162,10 +214,10 @@ def detect_won_boxes(
     claimed = store.claim_stage_events(events, claimant, lease_seconds=window.lease_seconds)
     det.events = claimed
     det.boxes = [events[e] for e in claimed]
-    if not window.box_keys and window.since_ms is None and candidates:
+    if uses_watermark and candidates:
         newest = max(b.last_stage_change_ts for b in candidates.values())
         store.advance_watermark(wm_name, min(newest, now_ms))
-    elif not window.box_keys and window.since_ms is None and store.get_watermark(wm_name) is None:
+    elif uses_watermark and mark is None:
         store.advance_watermark(wm_name, det.lower_ms)
     log.info(
         "pipeline %r: %d box(es) in %s since %d, %d claimed by this run",

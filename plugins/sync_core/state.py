@@ -94,6 +94,9 @@ rate_events = sa.Table(
 )
 
 
+_CREATED: set[str] = set()  # database URLs whose tables this process has already ensured
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -253,7 +256,10 @@ class StateStore:
         return engine
 
     def create_all(self) -> StateStore:
-        metadata.create_all(self.engine, checkfirst=True)
+        """Create missing tables (once per database per process: every task asks, one checks)."""
+        if self.url not in _CREATED:
+            metadata.create_all(self.engine, checkfirst=True)
+            _CREATED.add(self.url)
         return self
 
     @contextmanager
@@ -473,19 +479,38 @@ class StateStore:
                     .values(claimed_by=None, claimed_at=0.0)
                 )
 
-    def stage_events_list(self, pending_only: bool = False) -> list[StageEvent]:
-        """Claimed stage events in order of entry; ``pending_only``: never completed (died or given back)."""
+    def stage_events_list(
+        self,
+        pending_only: bool = False,
+        pipeline_key: str | None = None,
+        claimable_by: str | None = None,
+        lease_seconds: float = 3600.0,
+    ) -> list[StageEvent]:
+        """Claimed stage events in order of entry.
+
+        ``pending_only``: never completed (the run died or gave them back). ``claimable_by``: only
+        those :meth:`claim_stage_events` would hand to that claimant now (its own, or lease over).
+        """
         query = sa.select(stage_events).order_by(stage_events.c.entered_ts)
         if pending_only:
             query = query.where(stage_events.c.status != "done")
+        if pipeline_key is not None:
+            query = query.where(stage_events.c.pipeline_key == pipeline_key)
+        if claimable_by is not None:
+            query = query.where(
+                sa.or_(
+                    stage_events.c.claimed_by == claimable_by,
+                    sa.func.coalesce(stage_events.c.claimed_at, 0.0) < time.time() - lease_seconds,
+                )
+            )
         with self.engine.connect() as conn:
             return [
                 StageEvent(r.pipeline_key, r.box_key, r.stage_key, r.entered_ts) for r in conn.execute(query)
             ]
 
-    def pending_stage_events(self) -> list[StageEvent]:
-        """Events claimed but never completed (for detection's nothing-lost pass and the summary)."""
-        return self.stage_events_list(pending_only=True)
+    def pending_stage_events(self, **filters: Any) -> list[StageEvent]:
+        """Events claimed but never completed; ``filters`` as in :meth:`stage_events_list`."""
+        return self.stage_events_list(pending_only=True, **filters)
 
     # -- tokens ---------------------------------------------------------------------------------
     def get_token(self, name: str) -> str | None:

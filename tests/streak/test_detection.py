@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from streak_hooks.detection import DetectionError, DetectionWindow, detect_won_boxes
+from streak_hooks.detection import DetectionError, DetectionWindow, detect_won_boxes, watermark_name
 from sync_core.state import StateStore
 from tests.streak.conftest import Admin
 
@@ -122,3 +122,62 @@ def test_unknown_stage_name_is_a_clear_error(streak_hook, sqlite_store) -> None:
         detect_won_boxes(
             streak_hook, sqlite_store, pipeline_name="Nope", trigger_stages=WON, claimant="x", now_ms=0
         )
+
+
+def _detection(hook, store: StateStore, admin: Admin, claimant: str, dry_run: bool = False, **window):
+    return detect_won_boxes(
+        hook,
+        store,
+        pipeline_name="Sales",
+        trigger_stages=WON,
+        claimant=claimant,
+        now_ms=admin.app.clock.now_ms(),
+        window=DetectionWindow(**window) if window else None,
+        dry_run=dry_run,
+    )
+
+
+def test_since_until_window_finds_the_box_inside_and_leaves_the_watermark(
+    streak_hook, sqlite_store, admin
+) -> None:
+    box = _open_box(admin)
+    admin.post(f"boxes/{box}/stage", {"stage": "Closed-Won"})
+    entered = next(b for b in admin.state()["boxes"] if b["key"] == box)["lastStageChangeTimestamp"]
+    found = _detection(streak_hook, sqlite_store, admin, "window", since_ms=entered - 1, until_ms=entered + 1)
+    assert [b.key for b in found.boxes] == [box]
+    assert sqlite_store.get_watermark(watermark_name(found.pipeline, found.trigger_stage_keys)) is None
+
+
+def test_dry_run_claims_nothing_and_moves_no_watermark(streak_hook, sqlite_store, admin) -> None:
+    found = _detection(streak_hook, sqlite_store, admin, "dry", dry_run=True)
+    assert {b.key for b in found.boxes} == _won_keys(admin)
+    assert sqlite_store.stage_events_list() == []
+    assert sqlite_store.get_watermark(watermark_name(found.pipeline, found.trigger_stage_keys)) is None
+    # and a real run afterwards still gets every box
+    assert set(_detect(streak_hook, sqlite_store, admin, "real")) == _won_keys(admin)
+
+
+def test_paging_stops_at_boxes_older_than_the_watermark(streak_hook, sqlite_store, admin) -> None:
+    admin.post("seed", {"boxes": 1200, "won_fraction": 0.5})
+    path = "/api/v1/pipelines/{}/boxes".format(admin.state()["pipelines"][0]["key"])
+    _detect(streak_hook, sqlite_store, admin, "run-1")
+    first_pages = len(admin.requests_to(path))
+    assert first_pages >= 5  # ~600 won boxes, 100 a page
+    box = _open_box(admin)
+    admin.post("clock", {"advance_ms": 3_600_000})
+    admin.post(f"boxes/{box}/stage", {"stage": "Closed-Won"})
+    assert _detect(streak_hook, sqlite_store, admin, "run-2") == [box]
+    assert len(admin.requests_to(path)) - first_pages == 1  # newest first: one page is enough
+
+
+def test_claim_of_a_box_that_left_the_stage_is_closed_not_looked_up_forever(
+    streak_hook, sqlite_store, admin
+) -> None:
+    box = _open_box(admin)
+    admin.post(f"boxes/{box}/stage", {"stage": "Closed-Won"})
+    assert box in _detect(streak_hook, sqlite_store, admin, "dead-run")
+    admin.post("clock", {"advance_ms": 60_000})
+    admin.post(f"boxes/{box}/stage", {"stage": "Closed-Lost"})
+    # the dead run's claims are stale (lease 0): the box is looked up once, then its claim closed
+    assert box not in _detect(streak_hook, sqlite_store, admin, "run-2", lease_seconds=0)
+    assert box not in {e.box_key for e in sqlite_store.pending_stage_events()}
