@@ -29,7 +29,10 @@ from sync_core.alerts import notify_failure
 from sync_core.config import ERPS, load_config
 
 CONFIG = load_config()  # include/sync.yaml: a small local file, no network
-ERP_POOL = f"erp_{CONFIG.rule_for().erp}"  # bounds concurrent ERP writers; created by `make run`/`make up`
+# Bounds concurrent ERP writers. Fixed at parse time to the default rule's ERP: a run whose `erp`
+# param picks another ERP still uses this pool. `make up` creates it; elsewhere create it with
+# `airflow pools set erp_<erp> 4 "..."` (`airflow dags test` does not need it).
+ERP_POOL = f"erp_{CONFIG.rule_for().erp}"
 
 
 def _deadline() -> list:

@@ -78,6 +78,16 @@ def resolve_pipeline(hook: StreakHook, pipeline_name: str) -> Pipeline:
     )
 
 
+def pipeline_to_api(pipeline: Pipeline) -> dict:
+    """A resolved pipeline back in Streak's JSON shape (``Pipeline.from_api`` reads it), for XCom."""
+    return {
+        **pipeline.raw,
+        "stages": {s.key: {**s.raw, "key": s.key, "name": s.name} for s in pipeline.stages},
+        "stageOrder": [s.key for s in pipeline.stages],
+        "fields": [f.raw for f in pipeline.fields],
+    }
+
+
 def resolve_stage_keys(pipeline: Pipeline, stage_names: Sequence[str]) -> tuple[str, ...]:
     keys = []
     for name in stage_names:

@@ -113,3 +113,27 @@ def test_existing_customer_with_apostrophe_is_matched_not_duplicated(sync_env) -
         inv for inv in sync_env.qbo_entities("Invoice") if inv["CustomerRef"]["value"] == existing[0]["Id"]
     ]
     assert len(invoices) == len([b for b in boxes if b["key"] not in quarantined]) >= 1
+
+
+def test_dry_run_writes_nothing_anywhere_and_box_keys_replays_exactly_those(sync_env) -> None:
+    before_streak = sync_env.streak_state()
+    assert sync_env.run_dag(conf={"dry_run": True}) == "success"
+    counters = sync_env.qbo.app.state_snapshot()["counters"]["writes"]
+    assert all(n == 0 for ops in counters.values() for n in ops.values())
+    assert sync_env.qbo_entities("Invoice") == []
+    assert sync_env.store.stage_events_list() == []
+    assert sync_env.store.quarantine_list() == []
+    assert sync_env.streak_state()["comments"] == before_streak["comments"]
+    assert [b["fields"] for b in sync_env.streak_state()["boxes"]] == [
+        b["fields"] for b in before_streak["boxes"]
+    ]
+
+    # An explicit replay of two boxes (one valid, one bad) syncs exactly those.
+    bad = set(before_streak["seed"]["bad_box_keys"])
+    won = [b["key"] for b in _won_boxes(sync_env)]
+    good = next(k for k in won if k not in bad)
+    bad_won = next(k for k in won if k in bad)
+    assert sync_env.run_dag(conf={"box_keys": [good, bad_won]}) == "success"
+    invoices = sync_env.qbo_entities("Invoice")
+    assert len(invoices) == 1 and good in invoices[0]["PrivateNote"]
+    assert [row.source_key for row in sync_env.store.quarantine_list()] == [bad_won]

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 
+from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM
 from sync_core.config import SyncConfig, load_config
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def parse_bound(value: str | None, *, end_of_day: bool = False) -> int | None:
 
 def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = None) -> dict[str, Any]:
     """Find and claim the boxes that entered a trigger stage (see :mod:`streak_hooks.detection`)."""
-    from streak_hooks.detection import DetectionWindow, detect_won_boxes
+    from streak_hooks.detection import DetectionWindow, detect_won_boxes, pipeline_to_api
     from streak_hooks.hook import StreakHook
 
     config = config or load_config()
@@ -89,6 +90,7 @@ def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = N
     return {
         "erp": rule.erp,
         "pipeline": {"key": found.pipeline.key, "name": found.pipeline.name},
+        "pipeline_api": pipeline_to_api(found.pipeline),  # so later tasks need not fetch it again
         "trigger_stages": list(rule.trigger_stages),
         "writeback_field": rule.writeback_field,
         "dry_run": dry_run,
@@ -116,9 +118,8 @@ def map_and_validate(
     """Streak boxes -> canonical records; invalid ones quarantined with reasons, the rest go on."""
     from pathlib import Path
 
-    from streak_hooks.detection import resolve_pipeline
     from streak_hooks.hook import StreakHook
-    from streak_hooks.models import Box
+    from streak_hooks.models import Box, Pipeline
     from sync_core.canonical import to_jsonable
     from sync_core.mapping import load_mapping, map_boxes
     from sync_core.quarantine import quarantine_failures
@@ -138,7 +139,7 @@ def map_and_validate(
     if not detected["boxes"]:
         return result
     hook = StreakHook()
-    pipeline = resolve_pipeline(hook, detected["pipeline"]["name"])
+    pipeline = Pipeline.from_api(detected["pipeline_api"])
     writeback = pipeline.field_by_name(detected["writeback_field"])
     if writeback is None:  # checked before anything is written to the ERP
         raise ValueError(
@@ -197,14 +198,18 @@ def _call_erp(erp: str, store: StateStore, method: str, *args: Any) -> list[Rece
         raise AirflowFailException(f"{method}: {exc}") from exc
 
 
-def _raise_on_retriable_failures(step: str, receipts: list[Receipt]) -> None:
-    """Records the ERP could not take yet make Airflow retry the (idempotent) task."""
+def _raise_on_unwritten(step: str, receipts: list[Receipt]) -> None:
+    """Records the ERP did not take (transient or fatal errors) fail the task, so Airflow retries it.
+
+    The retry is safe (writes are idempotent); a fatal error fails again and the alert names it.
+    Validation refusals are not raised: they are quarantined.
+    """
     from erp_operators.receipts import ErrorClass
 
-    retriable = [r for r in receipts if r.error_class in (ErrorClass.RETRIABLE, ErrorClass.FATAL)]
-    if retriable:
-        detail = "; ".join(f"{r.external_key}: {r.message}" for r in retriable[:5])
-        raise RuntimeError(f"{step}: {len(retriable)} record(s) not written yet, will retry: {detail}")
+    unwritten = [r for r in receipts if r.error_class in (ErrorClass.RETRIABLE, ErrorClass.FATAL)]
+    if unwritten:
+        detail = "; ".join(f"{r.external_key}: {r.message}" for r in unwritten[:5])
+        raise RuntimeError(f"{step}: {len(unwritten)} record(s) not written: {detail}")
 
 
 def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
@@ -225,8 +230,8 @@ def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
     receipts = _call_erp(mapped["erp"], store, "upsert_customers", customers)
     for r in receipts:
         log.info("customer %s: %s %s %s", r.external_key, r.status.value, r.erp_id, r.message)
-    _record(store, mapped["erp"], "customer", receipts)
-    _raise_on_retriable_failures("upsert customers", receipts)
+    _record(store, mapped["erp"], ENTITY_CUSTOMER, receipts)
+    _raise_on_unwritten("upsert customers", receipts)
     return receipts_to_json(receipts)
 
 
@@ -244,8 +249,8 @@ def resolve_items(mapped: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     store = _store()
     receipts = _call_erp(mapped["erp"], store, "resolve_items", items)
-    _record(store, mapped["erp"], "item", receipts)
-    _raise_on_retriable_failures("resolve items", receipts)
+    _record(store, mapped["erp"], ENTITY_ITEM, receipts)
+    _raise_on_unwritten("resolve items", receipts)
     return receipts_to_json(receipts)
 
 
@@ -297,15 +302,15 @@ def create_documents(
         if r.error_class == ErrorClass.VALIDATION
     ]
     quarantine_failures(store, mapped["erp"], failures)
-    _record(store, mapped["erp"], "document", receipts)
-    _raise_on_retriable_failures("create documents", receipts)
+    _record(store, mapped["erp"], ENTITY_DOCUMENT, receipts)
+    _raise_on_unwritten("create documents", receipts)
     return receipts_to_json(receipts)
 
 
 def _record(store: StateStore, erp: str, entity: str, receipts: list[Receipt]) -> None:
     """Ledger rows for every receipt; a customer or item that synced leaves quarantine."""
     store.ledger_record(erp, entity, [r.ledger_row() for r in receipts])
-    if entity in ("customer", "item"):
+    if entity in (ENTITY_CUSTOMER, ENTITY_ITEM):
         store.quarantine_release(erp, entity, [r.external_key for r in receipts if r.ok])
 
 
