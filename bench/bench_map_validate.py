@@ -2,13 +2,15 @@
 
 Run: PYTHONPATH=.:plugins .venv/bin/python bench/bench_map_validate.py [--deals 10000] [--repeat 3]
 The Great Expectations import is timed separately and excluded from the throughput figure.
-Deals mix single-product boxes and multi-line ``Line Items`` boxes, with about 2% bad ones.
+Deals mix single-product boxes and multi-line ``Line Items`` boxes; 2% have a bad quantity (failed
+by the mapping) and 1% of the contacts a bad e-mail (failed by validation, so GX's detailed pass runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import resource
@@ -64,7 +66,7 @@ def make_batch(n: int, seed: int = 7) -> tuple[list[Box], dict[str, Contact], di
                 "key": f"c{i}",
                 "givenName": "Zoë",
                 "familyName": f"Nr{i}",
-                "emailAddresses": [f"z{i}@example.com"],
+                "emailAddresses": [f"z{i}(at)example.com" if i % 100 == 1 else f"z{i}@example.com"],
             }
         )
         for i in range(n // 5)
@@ -85,9 +87,7 @@ def make_batch(n: int, seed: int = 7) -> tuple[list[Box], dict[str, Contact], di
                 {"1001": f"90{rng.randrange(len(PRODUCTS))}", "1002": str(qty), "1003": f"${price:,.2f}"}
             )
             fields["1004"] = f"{round(qty * price, 2):,.2f}"
-        if i % 50 == 0:
-            fields["1002"], fields.pop("1005", None), fields.setdefault("1001", "900")  # bad quantity
-            fields["1003"] = fields.get("1003", "1")
+        if i % 50 == 0:  # an even deal, so a single-product one: 2% with a bad quantity
             fields["1002"] = "ten"
         links = (
             {"organizations": [{"key": f"org{i % (n // 5)}"}]}
@@ -152,11 +152,14 @@ def main() -> None:
                 "failed_deals": len(
                     {f.source_key for f in [*mapped.failures, *report.failures] if f.entity == "deal"}
                 ),
+                "failed_by_validation": len({f.source_key for f in report.failures if f.entity == "deal"}),
             }
         )
-    best = min(runs, key=lambda r: r["total_cpu_s"])
-    print(json.dumps({"deals": args.deals, "python": platform.python_version(), "gx_import": gx_import, "runs": runs,
-                      "best": best, "peak_rss_mb": round(peak_rss_mb())}, indent=1))  # fmt: skip
+    ranked = sorted(runs, key=lambda r: r["total_cpu_s"])
+    summary = {"best": ranked[0], "median": ranked[len(ranked) // 2]}
+    print(json.dumps({"deals": args.deals, "python": platform.python_version(), "nproc": os.cpu_count(),
+                      "gx_import": gx_import, "runs": runs, **summary, "peak_rss_mb": round(peak_rss_mb())},
+                     indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ def document_from_json(data: dict[str, Any]) -> SalesDocument:
             "lines": tuple(line_from_json(line) for line in data.get("lines", ())),
             "doc_date": _day(data["doc_date"]),
             "due_date": _day(data.get("due_date")),
+            "declared_total": _dec(data.get("declared_total")),
             "kind": DocumentKind(data.get("kind", "invoice")),
             "custom_fields": tuple(tuple(pair) for pair in data.get("custom_fields", ())),
         }

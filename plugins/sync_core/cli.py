@@ -70,7 +70,7 @@ def mapping_preview(
 ) -> None:
     """Show, per box, the canonical record, the ERP payload and the validation verdict with reasons."""
     from sync_core.mapping.loader import MappingError, load_mapping
-    from sync_core.mapping.preview import build_preview, render_table
+    from sync_core.mapping.preview import build_preview, load_export, render_table
 
     try:
         mapping = load_mapping(erp, mappings_dir)
@@ -78,10 +78,11 @@ def mapping_preview(
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
     try:
-        preview = build_preview(mapping, input_file, results_dir)
+        export = load_export(input_file)
     except (OSError, ValueError, KeyError) as exc:
         typer.echo(f"cannot read {input_file}: {exc}", err=True)
         raise typer.Exit(2) from exc
+    preview = build_preview(mapping, export, results_dir)
     if output is OutputFormat.json:
         sys.stdout.write(json.dumps(preview, indent=2, ensure_ascii=False) + "\n")
     else:

@@ -40,9 +40,6 @@ class ValidationReport:
     failures: list[RecordFailure] = field(default_factory=list)
     results_files: list[Path] = field(default_factory=list)
 
-    def reasons(self, source_key: str) -> list[str]:
-        return [f.reason for f in self.failures if f.source_key == source_key]
-
 
 def _context() -> Any:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -119,7 +116,8 @@ def validate_batch(
         "item": {i.sku: i for i in items},
         "deal": {d.external_key: d for d in documents},
     }
-    failed: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    bad: dict[str, dict[str, list[str]]] = {"customer": defaultdict(list), "item": defaultdict(list)}
+    failed_deals: set[str] = set()
     context = _context() if any(frames.size(n) for n in INDEX_COLUMNS) else None
     for name in INDEX_COLUMNS:
         if not frames.size(name):
@@ -139,28 +137,32 @@ def validate_batch(
                 key = str(row.get("source_key"))
                 words = check.describe(row)
                 reason = f"{_prefix(name, row)}: {words}"
-                failed[entity][key].append(words)
+                if entity == "deal":
+                    failed_deals.add(key)
+                else:
+                    bad[entity][key].append(words)
                 record = payloads[entity].get(key)
                 report.failures.append(
                     RecordFailure(key, entity, check.field, reason, to_jsonable(record) if record else {})
                 )  # type: ignore[arg-type]
-    bad_customers, bad_items = failed["customer"], failed["item"]
-    for doc in documents:
-        customer_key = doc.customer.external_key
-        if customer_key in bad_customers:
-            why = "; ".join(bad_customers[customer_key])
-            reason = f"box {doc.external_key}: customer {customer_key} ({doc.customer.display_name}) failed validation: {why}"
-            failed["deal"][doc.external_key].append(reason)
+    bad_customers, bad_items = bad["customer"], bad["item"]
+    for doc in documents:  # a document fails with its customer and with each of its items
+        customer = doc.customer
+        causes = [
+            (doc.lines_field or "item", f"item {sku}", bad_items[sku])
+            for sku in dict.fromkeys(line.item.sku for line in doc.lines)
+            if sku in bad_items
+        ]
+        if customer.external_key in bad_customers:
+            what = f"customer {customer.external_key} ({customer.display_name})"
+            causes.insert(0, ("Organization/Contact", what, bad_customers[customer.external_key]))
+        for field_name, what, why in causes:
+            reason = f"box {doc.external_key}: {what} failed validation: {'; '.join(why)}"
+            failed_deals.add(doc.external_key)
             report.failures.append(
-                RecordFailure(doc.external_key, "deal", "Organization/Contact", reason, to_jsonable(doc))
+                RecordFailure(doc.external_key, "deal", field_name, reason, to_jsonable(doc))
             )
-        for sku in dict.fromkeys(line.item.sku for line in doc.lines if line.item.sku in bad_items):
-            reason = f"box {doc.external_key}: item {sku} failed validation: {'; '.join(bad_items[sku])}"
-            failed["deal"][doc.external_key].append(reason)
-            report.failures.append(
-                RecordFailure(doc.external_key, "deal", doc.lines_field or "item", reason, to_jsonable(doc))
-            )
-    report.valid_documents = [d for d in documents if d.external_key not in failed["deal"]]
+    report.valid_documents = [d for d in documents if d.external_key not in failed_deals]
     report.valid_customers = [c for c in customers if c.external_key not in bad_customers]
     report.valid_items = [i for i in items if i.sku not in bad_items]
     return report

@@ -84,12 +84,10 @@ def test_preview_of_a_mixed_batch_names_what_passes_and_why_the_rest_fails(tmp_p
     assert boxes["agxApostrophe"]["canonical"]["customer"]["display_name"] == "L'Oréal Société- Division Nord"
     assert boxes["agxBadQuantity"]["canonical"] is None
     payload = boxes["agxGoodSingle"]["payload"]
-    if payload is not None:  # the QuickBooks renderer is present
-        assert payload["document"]["DocNumber"] == "SK-agxGoodSingle"
-        assert payload["document"]["Line"][0]["Amount"] == 387.0
-        assert payload["customer"]["DisplayName"] == "O'Brien & Sons"
-    else:
-        assert boxes["agxGoodSingle"]["payload_note"] == "payload renderer not available for quickbooks"
+    assert payload is not None, boxes["agxGoodSingle"]["payload_note"]  # the QuickBooks renderer ships
+    assert payload["document"]["DocNumber"] == "SK-agxGoodSingle"
+    assert payload["document"]["Line"][0]["Amount"] == 387.0
+    assert payload["customer"]["DisplayName"] == "O'Brien & Sons"
     assert (tmp_path / "gx_documents.json").is_file()
 
 
@@ -148,3 +146,16 @@ def test_check_fails_on_a_broken_copy_with_file_key_reason(tmp_path: Path) -> No
     )
     assert f"ok {tmp_path / 'netsuite.yaml'}" in run.stdout
     assert "1 of 2 mapping files are broken" in run.stderr
+
+
+def test_preview_blames_the_input_file_only_when_it_cannot_be_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    run = cli("mapping", "preview", "--input", str(missing), "--format", "json")
+    assert run.returncode == 2 and f"cannot read {missing}:" in run.stderr
+
+
+def test_renderer_is_none_only_for_an_erp_without_a_payload_module() -> None:
+    from sync_core.mapping.preview import _renderer
+
+    assert _renderer("quickbooks").__name__ == "erp_operators.quickbooks.payloads"
+    assert _renderer("acme_erp") is None

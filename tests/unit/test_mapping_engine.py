@@ -126,6 +126,13 @@ def test_single_product_deal_resolves_dropdown_and_numbers(qbo: Mapping) -> None
     assert doc.custom_fields == (("1", "Product"),)  # Deal Type passed through to QBO custom field 1
 
 
+def test_close_date_is_the_day_in_the_configured_time_zone(qbo: Mapping, tmp_path: Path) -> None:
+    early = 1717203600000  # 2024-06-01T01:00:00Z, still 2024-05-31 (21:00) in New York
+    assert run(qbo, make_box(Product="p2", Close_Date=early)).documents[0].doc_date == date(2024, 5, 31)
+    in_utc = _variant(tmp_path, "timezone: America/New_York", "timezone: UTC")
+    assert run(in_utc, make_box(Product="p2", Close_Date=early)).documents[0].doc_date == date(2024, 6, 1)
+
+
 def test_european_decimal_uses_the_declared_fallback_locale(qbo: Mapping) -> None:
     result = run(qbo, make_box(Product="p1", Quantity="2", Unit_Price="1.234,50"))
     assert result.documents[0].lines[0].unit_price == Decimal("1234.50")
@@ -168,6 +175,16 @@ def test_defaults_fill_erp_required_values(qbo: Mapping) -> None:
     assert doc.lines[0].unit_price == Decimal("129.0")  # catalogue price stands in
     assert doc.doc_date == date(2024, 6, 3)  # stage-change date, New York time
     assert doc.currency == "USD" and doc.status == "B" and doc.class_ref == "Sales"
+
+
+def test_declared_number_default_stands_in_for_an_empty_field(tmp_path: Path) -> None:
+    mapping = _variant(
+        tmp_path,
+        "quantity: {field: Quantity, parse: number}",
+        "quantity: {field: Quantity, parse: number, default: 2.5}",
+    )
+    (line,) = run(mapping, make_box(Product="p2", Unit_Price="10")).documents[0].lines
+    assert (line.quantity, line.amount) == (Decimal("2.5"), Decimal("25.00"))
 
 
 def test_lookup_tables_map_stage_and_pipeline(qbo: Mapping) -> None:
@@ -249,7 +266,9 @@ def test_customer_is_first_organization_else_first_contact(qbo: Mapping) -> None
     assert reasons(nobody) == [
         "box c: Organization/Contact is missing: the box links no known organization or contact"
     ]
-    assert nobody.failures[0].entity == "customer"
+    assert [(f.source_key, f.entity, f.field) for f in nobody.failures] == [
+        ("c", "deal", "Organization/Contact")
+    ]  # a deal failure keyed by the box: preview shows it and the deal leaves quarantine once synced
 
 
 def test_map_organization_and_contact_split_addresses(qbo: Mapping) -> None:

@@ -33,7 +33,6 @@ def test_shipped_mappings_load_with_shared_lookups(erp: str) -> None:
     assert mapping.erp == erp
     assert mapping.catalogues["products"]["Widget Pro"].sku == "WID-PRO"
     assert mapping.rate("EUR", "USD") == Decimal("1.0850")
-    assert "Close Date" in mapping.field_names() and "Line Items" in mapping.field_names()
     assert all(problems == [] for problems in check_files([SHIPPED]).values())
 
 
@@ -82,6 +81,19 @@ def test_qbo_limits_and_rates() -> None:
          "quickbooks.yaml:lookups_file: expected a file next to the mapping, got 'nowhere.yaml'"),
         ("quickbooks.yaml", "    - set: {}", "    - set: {}\n    - set: {type: service}",
          "quickbooks.yaml:items.rules.1.when: expected a condition (only the last rule may omit it)"),
+        ("quickbooks.yaml", "declared_total: {field: Deal Value, parse: number}",
+         "declared_total: {field: Deal Value, parse: number, default: lots}",
+         "quickbooks.yaml:document.declared_total.default: expected a valid decimal, got 'lots'"),
+        ("quickbooks.yaml", "quantity: {field: Quantity, parse: number}", "quantity: {field: Quantity, parse: date}",
+         "quickbooks.yaml:lines.quantity.parse: expected 'number', got 'date'"),
+        ("quickbooks.yaml", "product: {field: Product}", "product: {field: Product, parse: number}",
+         "quickbooks.yaml:lines.product.parse: no such key is allowed here (got 'number')"),
+        ("quickbooks.yaml", "product: {field: Product}", "product: {field: Product, default: Widget Pro}",
+         "quickbooks.yaml:lines.product.default: no such key is allowed here (got 'Widget Pro')"),
+        ("quickbooks.yaml", "currency: {field: Currency, default: USD}", "currency: {field: Currency, default: usd}",
+         "quickbooks.yaml:document.currency.default: expected an ISO-4217 currency code such as 'USD', got 'usd'"),
+        ("quickbooks.yaml", "  default_country: US", "  default_country: US\n  currency: EURO",
+         "quickbooks.yaml:customer.currency: expected an ISO-4217 currency code such as 'USD', got 'EURO'"),
         ("quickbooks.yaml", "settings:\n", "settings: [\n",
          "quickbooks.yaml:line 9: valid YAML"),
     ],

@@ -141,6 +141,10 @@ def test_each_failed_expectation_is_named_per_record(qbo: Mapping, tmp_path: Pat
     assert [row["source_key"] for row in unique["result"]["unexpected_index_list"]] == ["dup", "dup"]
 
 
-def test_empty_batch_needs_no_gx(qbo: Mapping) -> None:
+def test_empty_batch_needs_no_gx(qbo: Mapping, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync_core.validation as validation
+
+    monkeypatch.setattr(validation, "_context", lambda: pytest.fail("an empty batch built a GX context"))
+    monkeypatch.setattr(validation, "_run_frame", lambda *args: pytest.fail("an empty batch ran GX"))
     report = validate_batch([], [], [], qbo, None)
     assert report.failures == [] and report.valid_documents == []

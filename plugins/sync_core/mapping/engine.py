@@ -7,20 +7,36 @@ and the rest of the batch goes on.
 
 from __future__ import annotations
 
+import enum
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from streak_hooks.models import Box, Contact, Organization, Pipeline
 from sync_core.canonical import Customer, Item, ItemType, Line, SalesDocument
 from sync_core.mapping.parsers import ParseError, money, parse_date, parse_line_items, sanitize_name
 from sync_core.mapping.results import MappingResult, RecordFailure
-from sync_core.mapping.schema import CatalogueEntry, ItemOverrides, Mapping
+from sync_core.mapping.schema import CatalogueEntry, ItemOverrides, ItemRule, Mapping, NumberField
 from sync_core.mapping.streak_reader import FieldReader, as_text, map_contact, map_organization
 
 _SKU_CHARS = re.compile(r"[^A-Z0-9]+")
+
+
+class _Unreadable(enum.Enum):
+    """Marks a number field whose value could not be read (the problem is already recorded)."""
+
+    VALUE = 0
+
+
+UNREADABLE = _Unreadable.VALUE
+Number = Decimal | None | Literal[_Unreadable.VALUE]
+
+
+def _convert(amount: Decimal, rate: Decimal) -> Decimal:
+    """An amount in the target currency: times the rate, rounded to cents (unchanged at rate 1)."""
+    return money(amount * rate) if rate != 1 else amount
 
 
 def sku_for(name: str) -> str:
@@ -77,10 +93,10 @@ class _BoxProblems:
         self.box = box
         self.failures: list[RecordFailure] = []
 
-    def add(self, field_name: str, phrase: str, value: Any = None, entity: str = "deal") -> None:
+    def add(self, field_name: str, phrase: str, value: Any = None) -> None:
         shown = f" {value!r}" if value is not None else ""
         reason = f"box {self.box.key}: {field_name}{shown} {phrase}"
-        self.failures.append(RecordFailure(self.box.key, entity, field_name, reason, {"box": self.box.raw}))  # type: ignore[arg-type]
+        self.failures.append(RecordFailure(self.box.key, "deal", field_name, reason, {"box": self.box.raw}))
 
 
 class _BoxMapper:
@@ -102,11 +118,16 @@ class _BoxMapper:
         self._made: dict[tuple[str, int], Item] = {}
         self.stage_names = {s.key: s.name for s in pipeline.stages}
         self.product_field = mapping.lines.product.field if mapping.lines.product else None
-        product_def = self.reader.definition(self.product_field) if self.product_field else None
+        self.product_def = self.reader.definition(self.product_field) if self.product_field else None
+        self.product_is_option = self.product_def is not None and self.product_def.type in ("DROPDOWN", "TAG")
         self.option_products: dict[str, str] = {}  # dropdown option name or derived SKU -> option name
-        for option in product_def.options if product_def else ():
+        for option in self.product_def.options if self.product_def else ():
             self.option_products.setdefault(option.name.casefold(), option.name)
             self.option_products.setdefault(sku_for(option.name).casefold(), option.name)
+        self.rules: list[tuple[ItemRule, frozenset[str]]] = [  # with the values each condition accepts
+            (rule, _wanted(rule.when.equals, rule.when.in_) if rule.when else frozenset())
+            for rule in mapping.items.rules
+        ]
 
     def customer(self, box: Box) -> Customer | None:
         for source in self.mapping.customer.sources:
@@ -125,7 +146,7 @@ class _BoxMapper:
         return None
 
     def overrides(self, box: Box, problems: _BoxProblems) -> ItemOverrides | None:
-        for rule in self.mapping.items.rules:
+        for rule, wanted in self.rules:
             if rule.when is None:
                 return rule.set
             try:
@@ -133,8 +154,7 @@ class _BoxMapper:
             except ParseError as exc:
                 problems.add(rule.when.field, str(exc), self.reader.raw(box, rule.when.field))
                 return None
-            wanted = [rule.when.equals] if rule.when.equals is not None else (rule.when.in_ or [])
-            if value is not None and str(value).strip().casefold() in {w.casefold() for w in wanted}:
+            if value is not None and str(value).strip().casefold() in wanted:
                 return rule.set
         return None
 
@@ -146,17 +166,16 @@ class _BoxMapper:
             item = self._made[cache_key] = self.items.setdefault(item.sku, item)
         return item
 
-    def _number(self, box: Box, spec: Any, problems: _BoxProblems) -> Decimal | None:
+    def _number(self, box: Box, spec: NumberField | None, problems: _BoxProblems) -> Number:
+        """The field's number, its declared default when empty (else None), UNREADABLE on bad data."""
         if spec is None:
             return None
         try:
-            value = self.reader.value(box, spec.field, spec.parse or "number", spec.locale)
+            value = self.reader.value(box, spec.field, "number", spec.locale)
         except ParseError as exc:
             problems.add(spec.field, str(exc), self.reader.raw(box, spec.field))
-            return None
-        if value is None and spec.default is not None:
-            return Decimal(spec.default)
-        return value
+            return UNREADABLE
+        return spec.default if value is None else value
 
     def lines(self, box: Box, problems: _BoxProblems, rate: Decimal) -> tuple[list[Line], str]:
         spec = self.mapping.lines
@@ -178,7 +197,7 @@ class _BoxMapper:
                     continue
                 product_name = found[0] if found else (option or row.sku)
                 item = self._item(product_name, found[1] if found else None, overrides)
-                price = money(row.unit_price * rate) if rate != 1 else row.unit_price
+                price = _convert(row.unit_price, rate)
                 lines.append(Line(item, row.quantity, price, money(row.quantity * price), row.description))
             if not parsed and not errors:
                 problems.add(name, "has no lines")
@@ -200,27 +219,23 @@ class _BoxMapper:
             problems.add(missing, "are both empty" if spec.line_items else "is missing")
             return [], product_field
         found = self.catalogue.find(product)
-        definition = self.reader.definition(product_field)
-        is_option = definition is not None and definition.type in ("DROPDOWN", "TAG")
-        if found is None and not is_option and self.mapping.items.unknown == "fail":
+        if found is None and not self.product_is_option and self.mapping.items.unknown == "fail":
             problems.add(product_field, "is not in the catalogue", product)
             return [], product_field
         entry = found[1] if found else None
-        failures_before = len(problems.failures)
         quantity = self._number(box, spec.quantity, problems)
-        if quantity is None and len(problems.failures) == failures_before:  # empty, not unreadable
+        if quantity is None:
             quantity = spec.default_quantity
-        failures_before = len(problems.failures)
         unit_price = self._number(box, spec.unit_price, problems)
-        if unit_price is None and spec.unit_price and len(problems.failures) == failures_before:
+        if unit_price is None and spec.unit_price:
             if entry is not None and entry.unit_price is not None:
                 unit_price = entry.unit_price  # the catalogue price stands in for an empty field
             else:
                 problems.add(spec.unit_price.field, "is missing")
-        if quantity is None or unit_price is None:
+        if quantity is UNREADABLE or unit_price is UNREADABLE or unit_price is None:
             return [], product_field
         item = self._item(found[0] if found else product, entry, overrides)
-        price = money(unit_price * rate) if rate != 1 else unit_price
+        price = _convert(unit_price, rate)
         return [
             Line(item, quantity, price, money(quantity * price), entry.description if entry else "")
         ], product_field
@@ -266,11 +281,7 @@ class _BoxMapper:
         spec, settings = self.mapping.document, self.mapping.settings
         customer = self.customer(box)
         if customer is None:
-            problems.add(
-                "Organization/Contact",
-                "is missing: the box links no known organization or contact",
-                entity="customer",
-            )
+            problems.add("Organization/Contact", "is missing: the box links no known organization or contact")
         try:
             currency = (
                 self.reader.value(box, spec.currency.field) if spec.currency.field else None
@@ -279,21 +290,21 @@ class _BoxMapper:
             problems.add(spec.currency.field or "", str(exc), self.reader.raw(box, spec.currency.field))
             currency = spec.currency.default
         currency = str(currency).strip().upper()
-        rate: Decimal | None = Decimal(1)
-        target = currency
+        rate, target = Decimal(1), currency
         if settings.convert_to_home_currency and currency != settings.home_currency:
             target = settings.home_currency
-            rate = self.mapping.rate(currency, target)
-            if rate is None:
+            found_rate = self.mapping.rate(currency, target)
+            if found_rate is None:  # a failure: the amounts below are only read for their problems
                 problems.add(
                     spec.currency.field or "Currency",
                     f"cannot be converted: no exchange rate {currency}/{target} in the rate table",
                     currency,
                 )
-        lines, lines_field = self.lines(box, problems, rate or Decimal(1))
+            else:
+                rate = found_rate
+        lines, lines_field = self.lines(box, problems, rate)
         declared = self._number(box, spec.declared_total, problems)
-        if declared is not None and rate not in (None, 1):
-            declared = money(declared * rate)
+        declared = _convert(declared, rate) if isinstance(declared, Decimal) else None
         doc_date = self.doc_date(box, problems)
         status = self.lookup(box, spec.status, problems, "Stage")
         class_ref = self.lookup(box, spec.class_ref, problems, "Pipeline")
@@ -330,6 +341,11 @@ class _BoxMapper:
         return document, []
 
 
+def _wanted(equals: str | None, in_: list[str] | None) -> frozenset[str]:
+    """The casefolded values a rule's condition accepts."""
+    return frozenset(w.casefold() for w in ([equals] if equals is not None else (in_ or [])))
+
+
 def map_boxes(
     mapping: Mapping,
     pipeline: Pipeline,
@@ -361,7 +377,7 @@ def catalogue_items(mapping: Mapping, pipeline: Pipeline) -> list[Item]:
     catalogue = _Catalogue(mapping)
     names: dict[str, CatalogueEntry | None] = {}
     product = mapping.lines.product
-    definition = FieldReader(mapping, pipeline).definition(product.field) if product else None
+    definition = pipeline.field_by_name(product.field) if product else None
     for option in definition.options if definition else ():
         found = catalogue.find(option.name)
         names.setdefault(found[0] if found else option.name, found[1] if found else None)

@@ -10,7 +10,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from sync_core.mapping.schema import LookupsFile, Mapping, default_source_dir
+from sync_core.config import repo_root
+from sync_core.mapping.schema import LookupsFile, Mapping
 
 ENV_MAPPINGS_DIR = "STREAK_ERP_MAPPINGS_DIR"
 
@@ -28,7 +29,7 @@ def resolve_mappings_dir(explicit: Path | None = None) -> Path:
     if explicit is not None:
         return Path(explicit)
     env = os.environ.get(ENV_MAPPINGS_DIR)
-    return Path(env) if env else default_source_dir()
+    return Path(env) if env else repo_root() / "include" / "mappings"
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -12,8 +12,10 @@ from sync_core.canonical import SalesDocument, to_jsonable
 from sync_core.mapping.engine import map_boxes
 from sync_core.mapping.schema import Mapping
 
+Export = tuple[Pipeline, list[Box], dict[str, Contact], dict[str, Organization]]
 
-def load_export(path: Path) -> tuple[Pipeline, list[Box], dict[str, Contact], dict[str, Organization]]:
+
+def load_export(path: Path) -> Export:
     """Read ``{"pipeline", "boxes", "contacts", "organizations"}`` as the Streak API returns them."""
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("pipeline"), dict):
@@ -26,10 +28,14 @@ def load_export(path: Path) -> tuple[Pipeline, list[Box], dict[str, Contact], di
 
 
 def _renderer(erp: str) -> Any | None:
+    """The ERP's payload module, or None when that ERP ships none (other import errors propagate)."""
+    package = f"erp_operators.{erp}"
     try:
-        return importlib.import_module(f"erp_operators.{erp}.payloads")
-    except ImportError:
-        return None
+        return importlib.import_module(f"{package}.payloads")
+    except ModuleNotFoundError as exc:
+        if exc.name in (package, f"{package}.payloads"):
+            return None
+        raise
 
 
 def _payload(renderer: Any, doc: SalesDocument) -> dict[str, Any]:
@@ -43,11 +49,11 @@ def _payload(renderer: Any, doc: SalesDocument) -> dict[str, Any]:
     }
 
 
-def build_preview(mapping: Mapping, export: Path, results_dir: Path | None = None) -> dict[str, Any]:
-    """Map + validate every box of the export; one entry per box with canonical, payload and verdict."""
+def build_preview(mapping: Mapping, export: Export, results_dir: Path | None = None) -> dict[str, Any]:
+    """Map + validate every box of a loaded export; one entry per box with canonical, payload and verdict."""
     from sync_core.validation import validate_batch
 
-    pipeline, boxes, contacts, organizations = load_export(export)
+    pipeline, boxes, contacts, organizations = export
     mapped = map_boxes(mapping, pipeline, boxes, contacts, organizations)
     report = validate_batch(mapped.documents, mapped.customers, mapped.items, mapping, results_dir)
     reasons: dict[str, list[str]] = {}

@@ -29,6 +29,3 @@ class MappingResult:
     items: list[Item] = field(default_factory=list)
     customers: list[Customer] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
-
-    def failed_keys(self, entity: Entity = "deal") -> set[str]:
-        return {f.source_key for f in self.failures if f.entity == entity}

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from sync_core.canonical import DocumentKind, ItemType
 
@@ -27,13 +26,28 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FieldValue(Strict):
-    """A value read from one Streak field by name, parsed as ``parse`` (inferred from the field type)."""
+def check_currency(code: str) -> str:
+    """Return ``code`` when it is an ISO-4217 currency code, else raise ValueError."""
+    if not is_iso_currency(code):
+        raise ValueError(f"an ISO-4217 currency code such as 'USD', got {code!r}")
+    return code
+
+
+Currency = Annotated[str, AfterValidator(check_currency)]
+
+
+class NamedField(Strict):
+    """A Streak field named by the mapping, read as the field's type says (e.g. the product dropdown)."""
 
     field: str = Field(min_length=1)
-    parse: ValueKind | None = None
+
+
+class NumberField(NamedField):
+    """A number read from one Streak field by name (in ``locale``), ``default`` when the field is empty."""
+
+    parse: Literal["number"] | None = None
     locale: str | None = None
-    default: str | None = None
+    default: Decimal | None = None
 
 
 class Settings(Strict):
@@ -43,7 +57,7 @@ class Settings(Strict):
     locale: str = "en_US"
     fallback_locales: list[str] = []
     date_formats: list[str] = ["%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y"]
-    home_currency: str = "USD"
+    home_currency: Currency = "USD"
     convert_to_home_currency: bool = True
     document_kind: DocumentKind = DocumentKind.INVOICE
 
@@ -70,11 +84,6 @@ class Settings(Strict):
                 raise ValueError(f"a locale such as 'en_US' or 'de_DE', got {name!r}") from exc
         return value
 
-    @field_validator("home_currency")
-    @classmethod
-    def _iso_currency(cls, value: str) -> str:
-        return check_currency(value)
-
 
 class TextLimit(Strict):
     """An ERP text limit: maximum length and characters that must be replaced."""
@@ -100,12 +109,7 @@ class CustomerSpec(Strict):
     )
     name_separator: str = " "
     default_country: str = ""
-    currency: str | None = None  # default: settings.home_currency
-
-    @field_validator("currency")
-    @classmethod
-    def _iso_currency(cls, value: str | None) -> str | None:
-        return None if value is None else check_currency(value)
+    currency: Currency | None = None  # default: settings.home_currency
 
 
 class DocNumberSpec(Strict):
@@ -126,12 +130,7 @@ class CurrencySpec(Strict):
     """Document currency: a field holding an ISO code, else ``default``."""
 
     field: str | None = None
-    default: str = "USD"
-
-    @field_validator("default")
-    @classmethod
-    def _iso_currency(cls, value: str) -> str:
-        return check_currency(value)
+    default: Currency = "USD"
 
 
 class LookupValue(Strict):
@@ -162,7 +161,7 @@ class DocumentSpec(Strict):
     memo: str = "{box_name}"
     status: LookupValue | None = None
     class_ref: LookupValue | None = None
-    declared_total: FieldValue | None = None
+    declared_total: NumberField | None = None
     write_back_field: str | None = None
     custom_fields: list[CustomFieldSpec] = []
 
@@ -178,9 +177,9 @@ class LinesSpec(Strict):
     """Where lines come from: ``line_items`` when that field is filled, else the single-product fields."""
 
     line_items: LineItemsSpec | None = None
-    product: FieldValue | None = None
-    quantity: FieldValue | None = None
-    unit_price: FieldValue | None = None
+    product: NamedField | None = None
+    quantity: NumberField | None = None
+    unit_price: NumberField | None = None
     default_quantity: Decimal = Decimal("1")
 
 
@@ -295,23 +294,6 @@ class Mapping(LookupsFile):
         inverse = self.rates.get(f"{target}/{source}")
         return (Decimal(1) / inverse) if inverse else None
 
-    def field_names(self) -> list[str]:
-        """Every Streak field name the mapping reads (for checks against a pipeline)."""
-        names = [self.document.doc_date.field, self.document.currency.field, self.document.write_back_field]
-        names += [self.document.declared_total.field if self.document.declared_total else None]
-        names += [c.streak_field for c in self.document.custom_fields]
-        names += [self.lines.line_items.field if self.lines.line_items else None]
-        names += [v.field for v in (self.lines.product, self.lines.quantity, self.lines.unit_price) if v]
-        names += [r.when.field for r in self.items.rules if r.when]
-        return [n for n in dict.fromkeys(names) if n]
-
-
-def check_currency(code: str) -> str:
-    """Return ``code`` when it is an ISO-4217 currency code, else raise ValueError."""
-    if not is_iso_currency(code):
-        raise ValueError(f"an ISO-4217 currency code such as 'USD', got {code!r}")
-    return code
-
 
 _ISO_CURRENCIES: frozenset[str] | None = None
 
@@ -328,8 +310,3 @@ def iso_currencies() -> frozenset[str]:
 
 def is_iso_currency(code: Any) -> bool:
     return isinstance(code, str) and code in iso_currencies()
-
-
-def default_source_dir() -> Path:
-    """Where shipped mappings live: <repo>/include/mappings (overridable by the loader)."""
-    return Path(__file__).resolve().parents[3] / "include" / "mappings"

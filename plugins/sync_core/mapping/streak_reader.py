@@ -25,7 +25,6 @@ from sync_core.mapping.parsers import (
 from sync_core.mapping.schema import Mapping
 
 _KIND_BY_TYPE = {"DATE": "date", "CHECKBOX": "bool"}
-_UNRESOLVED: Any = object()
 
 
 class FieldReader:
@@ -44,19 +43,23 @@ class FieldReader:
         self._options = {d.key: {o.key: o.name for o in d.options} for d in pipeline.fields if d.options}
 
     def definition(self, name: str) -> FieldDefinition | None:
-        """The pipeline's field definition for a field name (case-insensitive), or None."""
-        return self._by_name.get(name.strip().casefold())
+        """The pipeline's field definition for a field name (case-insensitive), or None; memoised."""
+        try:
+            return self._cache[name]
+        except KeyError:
+            found = self._cache[name] = self._by_name.get(name.strip().casefold())
+            return found
 
     def raw(self, box: Box, name: str | None) -> Any:
         """The stored value (None when the pipeline has no such field or the box leaves it empty)."""
         if not name:
             return None
-        definition = self._cache.get(name, _UNRESOLVED)
-        if definition is _UNRESOLVED:
-            definition = self._resolve(name)
-        if definition is None:
-            return None
-        value = box.fields.get(definition.key)  # type: ignore[union-attr]
+        definition = self.definition(name)
+        return None if definition is None else self._stored(box, definition)
+
+    @staticmethod
+    def _stored(box: Box, definition: FieldDefinition) -> Any:
+        value = box.fields.get(definition.key)
         if value is None:
             return None
         kind = value.__class__
@@ -66,19 +69,14 @@ class FieldReader:
             return None
         return value
 
-    def _resolve(self, name: str) -> FieldDefinition | None:
-        try:
-            return self._cache[name]
-        except KeyError:
-            found = self._cache[name] = self._by_name.get(name.strip().casefold())
-            return found
-
     def value(self, box: Box, name: str | None, parse: str | None = None, locale: str | None = None) -> Any:
         """Decoded value of a field, or None when empty; raises ParseError with a phrase on bad data."""
-        raw = self.raw(box, name)
+        definition = self.definition(name) if name else None
+        if definition is None:
+            return None
+        raw = self._stored(box, definition)
         if raw is None:
             return None
-        definition = self._cache[name]  # type: ignore[index]
         if definition.type in ("DROPDOWN", "TAG"):
             raw = self._option_names(definition, raw)
         kind = parse or _KIND_BY_TYPE.get(definition.type, "text")
