@@ -79,6 +79,12 @@ def _parse_in_locale(text: str, locale: str) -> Decimal:
         raise ParseError("is not a number") from exc
 
 
+def _is_plain(text: str, locale: str) -> bool:
+    """Digits with at most a "." fraction, and "." is not the declared locale's grouping
+    (in de_DE "1.250" is one thousand two hundred and fifty)."""
+    return bool(_PLAIN_NUMBER.fullmatch(text)) and ("." not in text or _locale_pattern(locale)[1] == ".")
+
+
 def parse_number(value: object, locale: str = "en_US", fallback_locales: tuple[str, ...] = ()) -> Decimal:
     """Read a number from Streak text: "$1,234.50", "1.234,50" (declared locale), "12", "(5.00)".
 
@@ -94,7 +100,7 @@ def parse_number(value: object, locale: str = "en_US", fallback_locales: tuple[s
     if not isinstance(value, str):
         raise ParseError("is not a number")
     text = value.strip()
-    if _PLAIN_NUMBER.fullmatch(text):
+    if _is_plain(text, locale):
         return Decimal(text)
     negative = text.startswith("(") and text.endswith(")")
     if negative:
@@ -104,7 +110,7 @@ def parse_number(value: object, locale: str = "en_US", fallback_locales: tuple[s
         negative, text = not negative, text[1:].strip()
     if not text or not any(ch.isdigit() for ch in text):
         raise ParseError("is not a number")
-    if _PLAIN_NUMBER.fullmatch(text):
+    if _is_plain(text, locale):
         number = Decimal(text)
     else:
         number = None
