@@ -96,7 +96,8 @@ CONNECTION_TYPES: dict[str, dict[str, Any]] = {
         "ui-field-behaviour": _behaviour(
             ["host", "schema", "port"],
             {"login": "Client ID", "password": "Client Secret"},
-            {},
+            # the declared extras are form fields; this hints at the advanced, undeclared ones
+            {"extra": '{"minorversion": 75}'},
         ),
         "conn-fields": {
             "realm_id": _field("Realm ID", "The QuickBooks company id (realmId)."),

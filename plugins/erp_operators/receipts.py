@@ -8,6 +8,8 @@ ledger (:meth:`Receipt.ledger_row`) and the run summary (:func:`summarize`).
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -43,7 +45,7 @@ class Receipt:
     """The result of writing (or looking up) one record in an ERP."""
 
     external_key: str
-    entity: str  # "customer" | "item" | "invoice" | "sales_order" ...
+    entity: str  # "customer" | "item" | "document" (erp_operators.contract.ENTITY_*)
     status: ReceiptStatus
     erp_id: str = ""
     erp_number: str = ""  # the human document number (invoice #), when there is one
@@ -104,6 +106,12 @@ class Receipt:
             "status": self.status.value,
             "error": f"{self.error_class.value}: {self.message}" if self.error_class else None,
         }
+
+
+def payload_hash(payload: Mapping[str, Any]) -> str:
+    """A stable hash of an ERP body (sorted keys), stored in the ledger and used in request ids."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def receipts_to_json(receipts: Iterable[Receipt]) -> list[dict[str, Any]]:

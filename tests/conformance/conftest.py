@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from erp_operators.contract import ERPConnector
-from sandbox.common.httpd import SandboxServer
 from sync_core.state import StateStore
 
 
@@ -122,50 +120,25 @@ class Harness(abc.ABC):
 
 
 class QuickBooksHarness(Harness):
-    """QBO connector against ``sandbox.quickbooks`` (time scaled x60: a limit-minute is one second)."""
+    """QBO connector against ``sandbox.quickbooks`` (time scaled x60: a limit-minute is one second).
+
+    The sandbox and its admin routes are the QBO tests' own helper
+    (:class:`tests.quickbooks.qbo_admin.QBOSandbox`).
+    """
 
     name = "quickbooks"
     item_defaults = {"income_account_ref": "1"}
     features = frozenset({"oauth_refresh", "payments", "stock"})
-    realm_id = "9130357992221046"
-    time_scale = 60.0
 
     def __init__(self, tmp_path: Path) -> None:
-        from sandbox.quickbooks.app import QuickBooksSandbox
+        from tests.quickbooks.qbo_admin import QBOSandbox
 
         super().__init__(tmp_path)
-        self.server = SandboxServer(QuickBooksSandbox()).start()
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self._configure_sandbox()
+        self.sandbox = QBOSandbox()
         self._connectors: list[ERPConnector] = []
 
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def _admin(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, f"{self.url}/__admin/{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def _configure_sandbox(self) -> None:
-        self._admin("POST", "limits", {"time_scale": self.time_scale})
-
     def config(self, **limits: Any):  # -> QuickBooksConfig
-        from erp_operators.quickbooks.config import QuickBooksConfig, QuickBooksLimits
-
-        settings = {"time_scale": self.time_scale, "max_attempts": 8, **limits}
-        return QuickBooksConfig(
-            client_id="sandbox-client-id",
-            client_secret="sandbox-client-secret",
-            realm_id=self.realm_id,
-            refresh_token="RT-initial",
-            environment="sandbox",
-            api_base_url=self.url,
-            discovery_url=f"{self.url}/discovery",
-            limits=QuickBooksLimits(**settings),
-        )
+        return self.sandbox.config(**{"max_attempts": 8, **limits})
 
     def connector(self, **limits: Any) -> ERPConnector:
         from erp_operators.quickbooks.connector import QuickBooksConnector
@@ -174,18 +147,14 @@ class QuickBooksHarness(Harness):
         self._connectors.append(conn)
         return conn
 
-    def objects(self, entity: str) -> list[dict[str, Any]]:
-        state = self._admin("GET", "state")
-        return list(state["realms"][self.realm_id].get(entity, []))
-
     def snapshot(self) -> ERPState:
         from erp_operators.quickbooks.payloads import marker_in
 
-        customers = self.objects("Customer")
+        customers = self.sandbox.objects("Customer")
         names = {c["Id"]: c["DisplayName"] for c in customers}
-        items = {i["Id"]: i["Name"] for i in self.objects("Item")}
+        items = {i["Id"]: i["Name"] for i in self.sandbox.objects("Item")}
         documents = []
-        for inv in self.objects("Invoice"):
+        for inv in self.sandbox.objects("Invoice"):
             lines = tuple(
                 (
                     items[line["SalesItemLineDetail"]["ItemRef"]["value"]],
@@ -220,8 +189,7 @@ class QuickBooksHarness(Harness):
         for conn in self._connectors:
             conn.close()
         self._connectors.clear()
-        self._admin("POST", "reset")
-        self._configure_sandbox()
+        self.sandbox.reset()
         self.store = self._new_store()
 
     def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
@@ -230,37 +198,31 @@ class QuickBooksHarness(Harness):
             spec.update(mode="random", rate=rate, seed=7)
         else:
             spec.update(count=count)
-        self._admin("POST", "faults", spec)
+        self.sandbox.admin("POST", "faults", spec)
 
     def clear_faults(self) -> None:
-        self._admin("DELETE", "faults")
+        self.sandbox.admin("DELETE", "faults")
 
     def faults_injected(self) -> int:
-        return sum(self._admin("GET", "faults")["injected"].values())
-
-    def _seed(self, entity: str, body: dict[str, Any]) -> str:
-        """Create a record directly in the sandbox (as a human in the QBO UI would)."""
-        return str(self._admin("POST", "seed", {entity: [body]})["created"][entity][0])
+        return sum(self.sandbox.admin("GET", "faults")["injected"].values())
 
     def seed_customer(self, display_name: str, email: str = "") -> str:
         body: dict[str, Any] = {"DisplayName": display_name}
         if email:
             body["PrimaryEmailAddr"] = {"Address": email}
-        return self._seed("Customer", body)
+        return self.sandbox.seed("Customer", body)
 
     def existing_item_name(self) -> str:
         return "Hours"
 
     def expire_access_tokens(self) -> None:
-        self._admin("POST", "tokens/expire")
+        self.sandbox.admin("POST", "tokens/expire")
 
     def revoke_refresh_token(self) -> None:
-        self._admin("POST", "tokens/revoke")
+        self.sandbox.admin("POST", "tokens/revoke")
 
     def token_requests(self) -> int:
-        return sum(
-            1 for r in self._admin("GET", "requests") if r["path"].endswith("/oauth2/v1/tokens/bearer")
-        )
+        return self.sandbox.requests_to("/oauth2/v1/tokens/bearer")
 
     def rotate_refresh_token_elsewhere(self) -> None:
         from erp_operators.quickbooks.auth import TokenKeeper
@@ -269,17 +231,17 @@ class QuickBooksHarness(Harness):
         other.renew(rejected=other.access_token())  # forces a refresh: the shared token rotates
 
     def record_payment(self, document_erp_id: str, amount: Decimal) -> str:
-        invoice = next(i for i in self.objects("Invoice") if i["Id"] == document_erp_id)
+        invoice = next(i for i in self.sandbox.objects("Invoice") if i["Id"] == document_erp_id)
         line = {"Amount": float(amount), "LinkedTxn": [{"TxnId": document_erp_id, "TxnType": "Invoice"}]}
         body = {
             "CustomerRef": {"value": invoice["CustomerRef"]["value"]},
             "TotalAmt": float(amount),
             "Line": [line],
         }
-        return self._seed("Payment", body)
+        return self.sandbox.seed("Payment", body)
 
     def seed_stock(self, sku: str, quantity: Decimal) -> None:
-        self._seed(
+        self.sandbox.seed(
             "Item",
             {
                 "Name": f"Stock {sku}",
@@ -297,8 +259,7 @@ class QuickBooksHarness(Harness):
     def close(self) -> None:
         for conn in self._connectors:
             conn.close()
-        self.http.close()
-        self.server.stop()
+        self.sandbox.stop()
 
 
 HARNESSES: dict[str, Callable[[Path], Harness]] = {

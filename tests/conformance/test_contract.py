@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from erp_operators.contract import ERPConnector
+from erp_operators.contract import ENTITY_DOCUMENT, ERPConnector
 from erp_operators.errors import ERPAuthError
 from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus
 from sync_core.canonical import Address, Customer, Item, ItemType, Line, SalesDocument
@@ -150,10 +150,11 @@ def test_duplicate_names_in_one_call_make_one_customer(erp: Harness) -> None:
 
 
 def test_customer_matched_by_email(erp: Harness) -> None:
-    seeded = erp.seed_customer("Acme Widgets", email="ap@acme.test")
+    seeded = erp.seed_customer("Acme Widgets (AP)", email="ap@acme.test")  # only the e-mail matches
     receipts = erp.connector().upsert_customers([customers()[0]])
     assert receipts[0].erp_id == seeded
     assert receipts[0].status in (ReceiptStatus.MATCHED, ReceiptStatus.UPDATED)
+    assert len(erp.snapshot().customers) == 1
 
 
 def test_resolve_items_creates_missing_and_matches_existing(erp: Harness) -> None:
@@ -200,6 +201,7 @@ def test_create_documents_is_idempotent(erp: Harness) -> None:
     assert [r.status for r in third] == [ReceiptStatus.UNCHANGED] * 3
     assert [(r.erp_id, r.erp_number) for r in third] == [(r.erp_id, r.erp_number) for r in first]
     assert erp.snapshot() == state
+    assert {r.entity for r in [*first, *second, *third]} == {ENTITY_DOCUMENT}  # created, ledger, found
 
 
 def test_bad_reference_fails_that_record_only(erp: Harness) -> None:

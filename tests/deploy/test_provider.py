@@ -21,7 +21,7 @@ from erp_operators import provider_info
 from erp_operators.provider_info import CONNECTION_TYPES, get_provider_info, read_extras, ui_field_behaviour
 
 OUR_TYPES = ["streak", "quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"]
-OWN_HOOKS = ["netsuite", "syspro", "dynamics_gp", "sage50"]  # written with this provider info
+OWN_HOOKS = OUR_TYPES  # every hook takes its form from this provider info
 
 
 @pytest.fixture(scope="module")

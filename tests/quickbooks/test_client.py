@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import socket
 from typing import Any
 
 import pytest
@@ -13,9 +14,10 @@ from erp_operators.quickbooks.auth import stored_refresh_token
 from erp_operators.quickbooks.client import QuickBooksClient, quote
 from erp_operators.quickbooks.connector import QuickBooksConnector
 from erp_operators.quickbooks.hook import QuickBooksHook
+from erp_operators.receipts import ErrorClass
 from sync_core.canonical import Customer
 from sync_core.state import StateStore
-from tests.quickbooks.conftest import REALM, QBOSandbox
+from tests.quickbooks.qbo_admin import REALM, QBOSandbox
 
 
 def _client(qbo: QBOSandbox, state_url: str, **limits: Any) -> QuickBooksClient:
@@ -43,11 +45,54 @@ def test_bulk_upsert_uses_batches_of_30_and_a_preloaded_index(qbo: QBOSandbox, s
     assert [r.status.value for r in receipts] == ["created"] * 70
     counters = qbo.state()["counters"]
     assert counters["batch_requests"] == 3 and counters["batch_items"] == 70
+    queries_before = qbo.requests_to("/query")
     again = QuickBooksConnector(config=qbo.config(), store=StateStore.from_url(state_url)).upsert_customers(
         customers
     )
     assert {r.status.value for r in again} == {"matched"}
+    assert qbo.requests_to("/query") - queries_before <= 1  # one preload page, no query per customer
     assert len(qbo.objects("Customer")) == 70
+
+
+def test_hook_construction_makes_no_request(monkeypatch: pytest.MonkeyPatch, state_url: str) -> None:
+    with socket.socket() as sock:  # a port nothing listens on: any request would fail
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    extra = {"realm_id": REALM, "refresh_token": "RT", "api_base_url": dead, "discovery_url": f"{dead}/d"}
+    conn = {"conn_type": "quickbooks", "login": "cid", "password": "secret", "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", json.dumps(conn))
+    hook = QuickBooksHook(store=StateStore.from_url(state_url))
+    assert hook.config.api_base_url == f"{dead}/v3"  # the connection is parsed without reaching it
+    assert hook.get_conn().http_calls == 0  # the client is built without reaching it either
+    hook.close()
+
+
+def _batch_path() -> str:
+    return f"/v3/company/{REALM}/batch"
+
+
+def test_a_refused_batch_fails_only_its_own_chunk(qbo: QBOSandbox, state_url: str) -> None:
+    conn = QuickBooksConnector(config=qbo.config(batch_size=2), store=StateStore.from_url(state_url))
+    qbo.admin("POST", "faults", {"kind": "status", "status": 400, "count": 1, "path_prefix": _batch_path()})
+    receipts = conn.upsert_customers([Customer(f"org-{n}", f"Chunked {n}") for n in range(5)])
+    assert [r.status.value for r in receipts] == ["failed", "failed", "created", "created", "created"]
+    assert {r.error_class for r in receipts[:2]} == {ErrorClass.VALIDATION}
+    assert all("6000" in r.message for r in receipts[:2])
+    assert sorted(c["DisplayName"] for c in qbo.objects("Customer")) == [f"Chunked {n}" for n in (2, 3, 4)]
+
+
+def test_a_batch_that_stays_down_marks_the_rest_retriable(qbo: QBOSandbox, state_url: str) -> None:
+    conn = QuickBooksConnector(
+        config=qbo.config(batch_size=2, max_attempts=2), store=StateStore.from_url(state_url)
+    )
+    # the first batch goes through (a zero-delay "slow" fault), the second answers 503 twice
+    qbo.admin("POST", "faults", {"kind": "slow", "delay": 0, "count": 1, "path_prefix": _batch_path()})
+    qbo.admin("POST", "faults", {"kind": "status", "status": 503, "count": 2, "path_prefix": _batch_path()})
+    receipts = conn.upsert_customers([Customer(f"org-{n}", f"Outage {n}") for n in range(5)])
+    assert [r.status.value for r in receipts] == ["created", "created", "failed", "failed", "failed"]
+    assert {r.error_class for r in receipts[2:]} == {ErrorClass.RETRIABLE}
+    assert qbo.state()["counters"]["batch_requests"] == 1  # the third chunk was never sent
+    assert sorted(c["DisplayName"] for c in qbo.objects("Customer")) == ["Outage 0", "Outage 1"]
 
 
 def _hammer(config_json: str, state_url: str, calls: int) -> None:
@@ -160,7 +205,8 @@ def test_stale_sync_token_is_reread_and_retried_once(qbo: QBOSandbox, state_url:
         "edit-1",
     )
     from erp_operators.quickbooks.connector import _Pending
-    from erp_operators.quickbooks.payloads import customer_payload, payload_hash
+    from erp_operators.quickbooks.payloads import customer_payload
+    from erp_operators.receipts import payload_hash
 
     wanted = customer_payload(Customer("org-1", "Stale Co", email="b@stale.test"))
     receipt = conn._reconcile_customer(
@@ -191,8 +237,10 @@ def test_hook_reads_the_airflow_connection(
         }
     )
     monkeypatch.setenv("AIRFLOW_CONN_QUICKBOOKS_DEFAULT", conn_uri)
+    requests_before = len(qbo.admin("GET", "requests"))
     hook = QuickBooksHook(store=StateStore.from_url(state_url))
-    assert hook._client is None  # no I/O before get_conn()
+    assert hook.config.realm_id == REALM
+    assert len(qbo.admin("GET", "requests")) == requests_before  # building and parsing: no I/O
     ok, message = hook.test_connection()
     assert ok, message
     assert hook.config.api_base_url == f"{qbo.url}/v3" and hook.config.limits.time_scale == 60

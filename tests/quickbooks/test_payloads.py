@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 
@@ -18,12 +21,12 @@ from erp_operators.quickbooks.payloads import (
     document_payload,
     item_payload,
     marker_in,
-    payload_hash,
 )
 from erp_operators.receipts import (
     ErrorClass,
     Receipt,
     ReceiptStatus,
+    payload_hash,
     receipts_from_json,
     receipts_to_json,
     summarize,
@@ -169,7 +172,13 @@ def test_receipts_round_trip_and_summary() -> None:
 )
 def test_classification_table(status: int, code: str | None, expected: ErrorClass) -> None:
     assert classify_failure(status=status, code=code, vendor=QBO_CODES) is expected
+
+
+def test_transport_errors_are_retriable_whatever_the_vendor() -> None:
     assert classify_failure(transport_error=True, vendor=VendorCodes()) is ErrorClass.RETRIABLE
+    assert classify_failure(transport_error=True, status=400, code="6240", vendor=QBO_CODES) is (
+        ErrorClass.RETRIABLE
+    )
 
 
 def test_connection_extras_are_parsed_in_one_place() -> None:
@@ -192,6 +201,40 @@ def test_connection_extras_are_parsed_in_one_place() -> None:
         config_from_connection("cid", "secret", {})
     with pytest.raises(ValueError, match="unknown keys"):
         config_from_connection("cid", "secret", {"realm_id": "1", "limits": {"rpm": 1}})
+
+
+def test_connection_extras_honour_the_declared_fields_and_legacy_keys() -> None:
+    config = config_from_connection(
+        "cid",
+        "secret",
+        {
+            "extra__quickbooks__realm_id": "456",
+            "extra__quickbooks__refresh_token": "RT-prefixed",
+            "extra__quickbooks__environment": "Sandbox",
+            "extra__quickbooks__api_base_url": "http://127.0.0.1:9",
+            "minorversion": 80,
+            "redirect_uri": "https://example.test/cb",
+            "time_scale": 10,
+        },
+        conn_id="qbo_legacy",
+    )
+    assert (config.realm_id, config.refresh_token, config.environment) == ("456", "RT-prefixed", "sandbox")
+    assert config.api_base_url == "http://127.0.0.1:9/v3"
+    assert config.minorversion == 80 and config.redirect_uri == "https://example.test/cb"
+    assert config.limits.time_scale == 10.0
+    with pytest.raises(ValueError, match="connection 'qbo_bad' extra 'environment' must be one of"):
+        config_from_connection("cid", "secret", {"realm_id": "1", "environment": "staging"}, "qbo_bad")
+
+
+def test_hook_module_imports_no_client_library() -> None:
+    code = (
+        "import sys; import erp_operators.quickbooks.hook; "
+        "print(sorted(m for m in ('quickbooks', 'intuitlib.client', 'intuitlib.config', 'requests') "
+        "if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", "plugins"])}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_registry_lazy_lookup() -> None:

@@ -14,10 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
-from erp_operators.odbc import odbc_error_text, odbc_value, parse_attributes
-from erp_operators.provider_info import read_extras, ui_field_behaviour
+from erp_operators import odbc
+from erp_operators.hook_base import ConnectionHook
+from erp_operators.odbc import odbc_value, parse_attributes
 
 if TYPE_CHECKING:
     import pyodbc
@@ -43,9 +42,14 @@ class GPConfig:
     def is_sql_server_driver(self) -> bool:
         return "sql server" in self.driver.lower()
 
+    @property
+    def target(self) -> str:
+        """``server/database``, as error messages name it."""
+        return f"{self.server}/{self.database}"
+
     def connection_string(self) -> str:
         """The DSN-less ODBC connection string (SQL Server syntax ``Server=host,port`` when it applies)."""
-        parts = [("Driver", "{" + self.driver.replace("}", "}}") + "}")]
+        parts = [("Driver", odbc.quote_driver(self.driver))]
         if self.is_sql_server_driver:
             parts.append(("Server", f"{self.server},{self.port}" if self.port else self.server))
         else:
@@ -62,7 +66,7 @@ class GPConfig:
         return ";".join(f"{key}={value}" for key, value in parts)
 
 
-class DynamicsGPHook(BaseHook):
+class DynamicsGPHook(ConnectionHook[GPConfig]):
     """Opens pyodbc connections to a Dynamics GP company database.
 
     :param dynamics_gp_conn_id: Airflow connection id of conn type ``dynamics_gp``.
@@ -74,25 +78,9 @@ class DynamicsGPHook(BaseHook):
     hook_name = "Microsoft Dynamics GP (SQL Server ODBC)"
 
     def __init__(self, dynamics_gp_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.dynamics_gp_conn_id = dynamics_gp_conn_id
-        self._config: GPConfig | None = None
+        super().__init__(dynamics_gp_conn_id, **kwargs)
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form behaviour (fallback for code paths that still ask the hook)."""
-        return ui_field_behaviour(cls.conn_type)
-
-    @property
-    def config(self) -> GPConfig:
-        """Connection settings, read from the Airflow connection on first use."""
-        if self._config is None:
-            self._config = self._config_from_connection()
-        return self._config
-
-    def _config_from_connection(self) -> GPConfig:
-        conn = self.get_connection(self.dynamics_gp_conn_id)
-        extras = read_extras(conn, self.conn_type)
+    def _build_config(self, conn: Any, extras: dict[str, Any]) -> GPConfig:
         if not conn.host or not conn.schema:
             raise ValueError("Dynamics GP connection needs host (SQL Server) and schema (company database)")
         return GPConfig(
@@ -111,37 +99,12 @@ class DynamicsGPHook(BaseHook):
 
     def get_conn(self) -> pyodbc.Connection:
         """A new pyodbc connection (autocommit off); the caller closes it."""
-        import pyodbc
-
         cfg = self.config
-        installed = pyodbc.drivers()
-        if cfg.driver not in installed:
-            raise ValueError(
-                f"ODBC driver {cfg.driver!r} is not installed; installed drivers: {', '.join(installed) or 'none'}"
-            )
-        return pyodbc.connect(cfg.connection_string(), autocommit=False, timeout=cfg.login_timeout)
+        odbc.require_driver(cfg.driver)
+        return odbc.connect(cfg)
 
     def test_connection(self) -> tuple[bool, str]:
         """Open an ODBC connection and run the (trivial) test query."""
-        import pyodbc
-
-        try:
-            cfg = self.config
-            conn = self.get_conn()
-        except ValueError as exc:
-            return False, str(exc)
-        except pyodbc.Error as exc:
-            return (
-                False,
-                f"ODBC connection to {cfg.server}/{cfg.database} failed: {odbc_error_text(exc, cfg.password)}",
-            )
-        try:
-            row = conn.cursor().execute(cfg.test_query).fetchone()
-        except pyodbc.Error as exc:
-            return False, f"Connected, but {cfg.test_query!r} failed: {odbc_error_text(exc, cfg.password)}"
-        finally:
-            conn.close()
-        return (
-            True,
-            f"Connected to {cfg.database} on {cfg.server} via {cfg.driver}; {cfg.test_query!r} returned {row[0] if row else None!r}",
+        return odbc.check_connection(
+            self, lambda cfg: f"Connected to {cfg.database} on {cfg.server} via {cfg.driver}"
         )

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
-
-from erp_operators.provider_info import read_extras, ui_field_behaviour
+from erp_operators import hook_base
+from erp_operators.hook_base import ConnectionHook
 
 if TYPE_CHECKING:
     import requests
 
 # Cheap, permission-light endpoint used by test_connection (lists one record type's metadata).
 TEST_ENDPOINT = "record/v1/metadata-catalog"
+DEFAULT_PATH = "/services/rest"
 
 
 def rest_base_url(account_id: str) -> str:
@@ -34,12 +33,7 @@ def rest_base_url(account_id: str) -> str:
 
 def normalize_base_url(host: str) -> str:
     """A host override as a REST base URL: ``https://`` and ``/services/rest`` added when missing."""
-    url = host.strip().rstrip("/")
-    if "://" not in url:
-        url = f"https://{url}"
-    if not urlsplit(url).path:
-        url += "/services/rest"
-    return url
+    return hook_base.normalize_base_url(host, DEFAULT_PATH)
 
 
 @dataclass(frozen=True)
@@ -70,7 +64,7 @@ class NetSuiteConfig:
             raise ValueError(f"NetSuite connection is missing {', '.join(missing)}")
 
 
-class NetSuiteHook(BaseHook):
+class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
     """Signed ``requests`` session for NetSuite's REST web services.
 
     :param netsuite_conn_id: Airflow connection id of conn type ``netsuite``.
@@ -82,26 +76,10 @@ class NetSuiteHook(BaseHook):
     hook_name = "Oracle NetSuite (REST, TBA)"
 
     def __init__(self, netsuite_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.netsuite_conn_id = netsuite_conn_id
-        self._config: NetSuiteConfig | None = None
+        super().__init__(netsuite_conn_id, **kwargs)
         self._session: requests.Session | None = None
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form behaviour (fallback for code paths that still ask the hook)."""
-        return ui_field_behaviour(cls.conn_type)
-
-    @property
-    def config(self) -> NetSuiteConfig:
-        """Connection settings, read from the Airflow connection on first use."""
-        if self._config is None:
-            self._config = self._config_from_connection()
-        return self._config
-
-    def _config_from_connection(self) -> NetSuiteConfig:
-        conn = self.get_connection(self.netsuite_conn_id)
-        extras = read_extras(conn, self.conn_type)
+    def _build_config(self, conn: Any, extras: dict[str, Any]) -> NetSuiteConfig:
         account_id = (extras["account_id"] or "").strip()
         return NetSuiteConfig(
             account_id=account_id,

@@ -56,18 +56,14 @@ def reauthorize_message(config: QuickBooksConfig, detail: str) -> str:
 class TokenKeeper:
     """Hands out a valid access token for one realm; refreshes it once per rejection."""
 
-    def __init__(
-        self, config: QuickBooksConfig, store: TokenStore, session: requests.Session | None = None
-    ) -> None:
+    def __init__(self, config: QuickBooksConfig, store: TokenStore) -> None:
         self.config = config
         self.store = store
-        self._session = session
         self._auth_client: AuthClient | None = None
         self._access_token: str | None = None
         self._expires_at = 0.0
         self._auth_error: ERPAuthError | None = None
         self._lock = threading.Lock()
-        self.refresh_count = 0  # refreshes this process made (for logs and tests)
 
     # -- public ---------------------------------------------------------------------------------
     def access_token(self) -> str:
@@ -173,7 +169,6 @@ class TokenKeeper:
             return exc
         except requests.RequestException as exc:
             return ERPRetriableError(f"QuickBooks token endpoint unreachable: {exc}")
-        self.refresh_count += 1
         expires_in = float(getattr(auth, "expires_in", None) or 3600)
         blob.update(
             refresh_token=auth.refresh_token or refresh_token,

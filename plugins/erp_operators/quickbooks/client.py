@@ -133,7 +133,7 @@ class QuickBooksClient:
                 f"QuickBooks Online unreachable: {exc.__class__.__name__}: {exc}"
             ) from exc
         if isinstance(result, dict) and result.get("fault"):  # lowercase fault with a 200
-            raise fault_error(result["fault"], 200)
+            raise fault_error(result["fault"])
         return result
 
     def _send_authorized(
@@ -252,4 +252,4 @@ class QuickBooksClient:
     def item_error(item: Mapping[str, Any]) -> ERPError | None:
         """The error of one batch item response, if it carries a Fault."""
         fault = item.get("Fault")
-        return fault_error(fault, 200) if fault else None
+        return fault_error(fault) if fault else None

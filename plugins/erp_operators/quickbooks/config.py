@@ -1,6 +1,9 @@
 """QuickBooks Online connection settings, parsed from an Airflow connection in one place.
 
-Connection fields: ``login`` = OAuth client id, ``password`` = client secret. Extras:
+Connection fields: ``login`` = OAuth client id, ``password`` = client secret. The extras declared
+in ``provider_info`` (``realm_id`` .. ``discovery_url``) are read with
+:func:`erp_operators.provider_info.read_extras` (plain or ``extra__quickbooks__*`` keys); the
+advanced ones below them are read from the extra JSON directly. Extras:
 
 =================  =====================================================================
 ``realm_id``        the QBO company id (required)
@@ -19,16 +22,20 @@ Connection fields: ``login`` = OAuth client id, ``password`` = client secret. Ex
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
+from types import SimpleNamespace
 from typing import Any
 
-from intuitlib.config import DISCOVERY_URL
+from erp_operators.provider_info import read_extras
 
 API_URLS = {
     "production": "https://quickbooks.api.intuit.com/v3",
     "sandbox": "https://sandbox-quickbooks.api.intuit.com/v3",
 }
 MIN_MINOR_VERSION = 75
+DEFAULT_REDIRECT_URI = "http://localhost:8080/callback"
+CONN_TYPE = "quickbooks"
+_ENVIRONMENT_KEYS = ("environment", f"extra__{CONN_TYPE}__environment")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +77,12 @@ class QuickBooksConfig:
     api_base_url: str = ""
     discovery_url: str = ""
     minorversion: int = MIN_MINOR_VERSION
-    redirect_uri: str = "http://localhost:8080/callback"
+    redirect_uri: str = DEFAULT_REDIRECT_URI
     limits: QuickBooksLimits = field(default_factory=QuickBooksLimits)
 
     def __post_init__(self) -> None:
+        from intuitlib.config import DISCOVERY_URL
+
         env = self.environment.strip().lower() or "production"
         if env not in API_URLS:
             raise ValueError(
@@ -98,9 +107,6 @@ class QuickBooksConfig:
         """The state-store token row holding this realm's rotating OAuth tokens."""
         return f"quickbooks:{self.realm_id}:oauth"
 
-    def with_limits(self, **changes: Any) -> QuickBooksConfig:
-        return replace(self, limits=replace(self.limits, **changes))
-
 
 def normalize_api_url(url: str) -> str:
     """``http://host:port`` or ``.../v3`` -> ``.../v3`` without a trailing slash."""
@@ -121,18 +127,23 @@ def parse_limits(extra: Mapping[str, Any]) -> QuickBooksLimits:
 
 
 def config_from_connection(
-    login: str | None, password: str | None, extra: Mapping[str, Any]
+    login: str | None, password: str | None, extra: Mapping[str, Any], conn_id: str | None = None
 ) -> QuickBooksConfig:
     """The one parser of a ``quickbooks`` connection's fields and extras."""
+    extra = dict(extra or {})
+    for key in _ENVIRONMENT_KEYS:  # "Sandbox" is accepted, as the config itself accepts it
+        if isinstance(extra.get(key), str):
+            extra[key] = extra[key].strip().lower()
+    declared = read_extras(SimpleNamespace(conn_id=conn_id, extra_dejson=extra), CONN_TYPE)
     return QuickBooksConfig(
         client_id=login or "",
         client_secret=password or "",
-        realm_id=str(extra.get("realm_id") or ""),
-        refresh_token=str(extra.get("refresh_token") or ""),
-        environment=str(extra.get("environment") or "production"),
-        api_base_url=str(extra.get("api_base_url") or ""),
-        discovery_url=str(extra.get("discovery_url") or ""),
+        realm_id=declared["realm_id"] or "",
+        refresh_token=declared["refresh_token"] or "",
+        environment=declared["environment"],
+        api_base_url=declared["api_base_url"] or "",
+        discovery_url=declared["discovery_url"] or "",
         minorversion=int(extra.get("minorversion") or MIN_MINOR_VERSION),
-        redirect_uri=str(extra.get("redirect_uri") or "http://localhost:8080/callback"),
+        redirect_uri=str(extra.get("redirect_uri") or DEFAULT_REDIRECT_URI),
         limits=parse_limits(extra),
     )

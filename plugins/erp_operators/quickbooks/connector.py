@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
 from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
@@ -27,11 +27,12 @@ from erp_operators.quickbooks.client import QuickBooksClient, quote, request_id
 from erp_operators.quickbooks.config import QuickBooksConfig
 from erp_operators.quickbooks.hook import QuickBooksHook
 from erp_operators.quickbooks.matching import Finder, invoice_by_number, invoices_with_markers
-from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus
+from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus, payload_hash
 from sync_core.canonical import Customer, DocumentKind, Item, Payment, SalesDocument
 
 log = logging.getLogger(__name__)
 
+R = TypeVar("R")  # a canonical record type (Customer, Item, SalesDocument)
 IMMUTABLE_CUSTOMER_FIELDS = frozenset({"CurrencyRef"})  # QBO refuses to change a customer's currency
 
 
@@ -132,7 +133,11 @@ class QuickBooksConnector(ERPConnector):
         on_created: Callable[[_Pending, dict[str, Any]], Receipt],
         on_fault: Callable[[_Pending, ERPError], Receipt],
     ) -> dict[int, Receipt]:
-        """Create records in batches of ``batch_size``; a batch that keeps failing marks the rest retriable."""
+        """Create records in batches of ``batch_size``.
+
+        A refused batch fails its own chunk only; a batch that stays down (retriable after the
+        client's retries) marks it and every later chunk retriable, and nothing more is sent.
+        """
         out: dict[int, Receipt] = {}
         size = self.hook.config.limits.batch_size
         for start in range(0, len(pending), size):
@@ -143,9 +148,10 @@ class QuickBooksConnector(ERPConnector):
             except ERPAuthError:
                 raise
             except ERPError as exc:
-                for p in pending[start:]:
+                retriable = isinstance(exc, ERPRetriableError)
+                for p in pending[start:] if retriable else chunk:
                     out[p.index] = self._failed(p.key, entity, exc, p.digest)
-                if isinstance(exc, ERPRetriableError):
+                if retriable:
                     break  # the ERP is struggling: leave the rest for the next try
                 continue
             for p in chunk:
@@ -160,25 +166,64 @@ class QuickBooksConnector(ERPConnector):
                     out[p.index] = on_created(p, item[qbo_entity])
         return out
 
+    def _prepare(
+        self,
+        entity: str,
+        records: Sequence[R],
+        key: Callable[[R], str],
+        build: Callable[[R], dict[str, Any]],
+        known: Callable[[R], Receipt | None] = lambda record: None,
+    ) -> tuple[dict[int, Receipt], dict[str, int], list[_Pending]]:
+        """The common opening of every write: the first record of each key gets a payload.
+
+        Returns the receipts settled already (a ``known`` one, or a failed one for a
+        :class:`~erp_operators.quickbooks.payloads.PayloadError`), the index of each key's first
+        record, and the records still to look up or write.
+        """
+        receipts: dict[int, Receipt] = {}
+        first_of: dict[str, int] = {}
+        todo: list[_Pending] = []
+        for i, record in enumerate(records):
+            k = key(record)
+            if k in first_of:
+                continue
+            first_of[k] = i
+            if (receipt := known(record)) is not None:
+                receipts[i] = receipt
+                continue
+            try:
+                payload = build(record)
+            except payloads.PayloadError as exc:
+                receipts[i] = self._failed(k, entity, str(exc))
+                continue
+            todo.append(_Pending(i, k, payload, payload_hash(payload)))
+        return receipts, first_of, todo
+
+    @staticmethod
+    def _ledger_hit(entity: str, p: _Pending, entry: Any, same_payload: bool = False) -> Receipt | None:
+        """An ``unchanged`` receipt when the ledger already holds a good ERP id for ``p``."""
+        if not entry or not entry.erp_id or entry.status == "failed":
+            return None
+        if same_payload and entry.payload_hash != p.digest:
+            return None
+        return Receipt(
+            p.key,
+            entity,
+            ReceiptStatus.UNCHANGED,
+            entry.erp_id,
+            entry.erp_number or "",
+            payload_hash=p.digest,
+        )
+
     # -- contract -------------------------------------------------------------------------------
     def health_check(self) -> tuple[bool, str]:
         return self.hook.test_connection()
 
     def upsert_customers(self, customers: Sequence[Customer]) -> list[Receipt]:
         entity = ENTITY_CUSTOMER
-        receipts: dict[int, Receipt] = {}
-        first_of: dict[str, int] = {}
-        todo: list[_Pending] = []
-        for i, customer in enumerate(customers):
-            if customer.external_key in first_of:
-                continue
-            first_of[customer.external_key] = i
-            try:
-                payload = payloads.customer_payload(customer)
-            except payloads.PayloadError as exc:
-                receipts[i] = self._failed(customer.external_key, entity, str(exc))
-                continue
-            todo.append(_Pending(i, customer.external_key, payload, payloads.payload_hash(payload)))
+        receipts, first_of, todo = self._prepare(
+            entity, customers, lambda c: c.external_key, payloads.customer_payload
+        )
         ledger = self._ledger(entity, [p.key for p in todo])
         finder = Finder(
             self.client, "Customer", "DisplayName", preload=len(todo) >= self.bulk_lookup_threshold
@@ -187,10 +232,8 @@ class QuickBooksConnector(ERPConnector):
         for p in todo:
             try:
                 entry = ledger.get(p.key)
-                if entry and entry.erp_id and entry.payload_hash == p.digest and entry.status != "failed":
-                    receipts[p.index] = Receipt(
-                        p.key, entity, ReceiptStatus.UNCHANGED, entry.erp_id, payload_hash=p.digest
-                    )
+                if (hit := self._ledger_hit(entity, p, entry, same_payload=True)) is not None:
+                    receipts[p.index] = hit
                     continue
                 existing, via_ledger = (
                     (finder.by_id(entry.erp_id), True) if entry and entry.erp_id else (None, False)
@@ -242,7 +285,7 @@ class QuickBooksConnector(ERPConnector):
             return Receipt(p.key, entity, quiet, str(existing["Id"]), payload_hash=p.digest)
         for attempt in (1, 2):
             body = {"Id": existing["Id"], "SyncToken": existing.get("SyncToken", "0"), **changes}
-            rid = self._rid("customer-update", p.key, payloads.payload_hash(body))
+            rid = self._rid("customer-update", p.key, payload_hash(body))
             try:
                 updated = self.client.sparse_update("Customer", body, rid)
             except ERPError as exc:
@@ -260,31 +303,19 @@ class QuickBooksConnector(ERPConnector):
 
     def resolve_items(self, items: Sequence[Item], create_missing: bool = True) -> list[Receipt]:
         entity = ENTITY_ITEM
-        receipts: dict[int, Receipt] = {}
-        first_of: dict[str, int] = {}
-        todo: list[_Pending] = []
-        for i, item in enumerate(items):
-            if item.sku in first_of:
-                continue
-            first_of[item.sku] = i
-            if item.erp_ref:
-                receipts[i] = Receipt(item.sku, entity, ReceiptStatus.MATCHED, item.erp_ref)
-                continue
-            try:
-                payload = payloads.item_payload(item)
-            except payloads.PayloadError as exc:
-                receipts[i] = self._failed(item.sku, entity, str(exc))
-                continue
-            todo.append(_Pending(i, item.sku, payload, payloads.payload_hash(payload)))
+
+        def mapped(item: Item) -> Receipt | None:  # the mapping already names the ERP item
+            return Receipt(item.sku, entity, ReceiptStatus.MATCHED, item.erp_ref) if item.erp_ref else None
+
+        receipts, first_of, todo = self._prepare(
+            entity, items, lambda item: item.sku, payloads.item_payload, known=mapped
+        )
         ledger = self._ledger(entity, [p.key for p in todo])
         finder = Finder(self.client, "Item", "Name", preload=len(todo) >= self.bulk_lookup_threshold)
         to_create: list[_Pending] = []
         for p in todo:
-            entry = ledger.get(p.key)
-            if entry and entry.erp_id and entry.status != "failed":
-                receipts[p.index] = Receipt(
-                    p.key, entity, ReceiptStatus.UNCHANGED, entry.erp_id, payload_hash=p.digest
-                )
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key))) is not None:
+                receipts[p.index] = hit
                 continue
             try:
                 existing = finder.by_sku(p.key) or finder.by_name(p.payload["Name"])
@@ -328,55 +359,35 @@ class QuickBooksConnector(ERPConnector):
         customer_refs: Mapping[str, str],
         item_refs: Mapping[str, str],
     ) -> list[Receipt]:
-        receipts: dict[int, Receipt] = {}
-        first_of: dict[str, int] = {}
-        todo: list[tuple[_Pending, str]] = []  # (pending, customer id)
         entity = ENTITY_DOCUMENT
-        for i, doc in enumerate(docs):
-            if doc.external_key in first_of:
-                continue
-            first_of[doc.external_key] = i
+
+        def invoice_payload(doc: SalesDocument) -> dict[str, Any]:
             if DocumentKind(doc.kind) is not DocumentKind.INVOICE:
-                receipts[i] = self._failed(
-                    doc.external_key,
-                    entity,
-                    f"box {doc.external_key}: QuickBooks Online has no {doc.kind}; map it to an invoice",
+                raise payloads.PayloadError(
+                    f"box {doc.external_key}: QuickBooks Online has no {doc.kind}; map it to an invoice"
                 )
-                continue
             customer_ref = customer_refs.get(doc.customer.external_key, "")
-            try:
-                payload = payloads.document_payload(doc, customer_ref, item_refs)
-            except payloads.PayloadError as exc:
-                receipts[i] = self._failed(doc.external_key, entity, str(exc))
-                continue
-            todo.append(
-                (_Pending(i, doc.external_key, payload, payloads.payload_hash(payload)), customer_ref)
-            )
-        ledger = self._ledger(entity, [p.key for p, _ in todo])
-        unseen: list[tuple[_Pending, str]] = []
-        for p, customer_ref in todo:
-            entry = ledger.get(p.key)
-            if entry and entry.erp_id and entry.status != "failed":
-                receipts[p.index] = Receipt(
-                    p.key,
-                    entity,
-                    ReceiptStatus.UNCHANGED,
-                    entry.erp_id,
-                    entry.erp_number or "",
-                    payload_hash=p.digest,
-                )
+            return payloads.document_payload(doc, customer_ref, item_refs)
+
+        receipts, first_of, todo = self._prepare(entity, docs, lambda d: d.external_key, invoice_payload)
+        ledger = self._ledger(entity, [p.key for p in todo])
+        unseen: list[_Pending] = []
+        for p in todo:
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key))) is not None:
+                receipts[p.index] = hit
             else:
-                unseen.append((p, customer_ref))
+                unseen.append(p)
+        customer_ids = {p.payload["CustomerRef"]["value"] for p in unseen}
         try:
-            existing = invoices_with_markers(self.client, {c for _, c in unseen}) if unseen else {}
+            existing = invoices_with_markers(self.client, customer_ids) if unseen else {}
         except ERPAuthError:
             raise
         except ERPError as exc:  # cannot prove they do not exist yet: do not create blind
-            for p, _ in unseen:
+            for p in unseen:
                 receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
             unseen, existing = [], {}
         to_create: list[_Pending] = []
-        for p, _ in unseen:
+        for p in unseen:
             if (found := existing.get(p.key)) is not None:
                 receipts[p.index] = self._doc_receipt(p, found, ReceiptStatus.UNCHANGED)
             else:
@@ -403,7 +414,7 @@ class QuickBooksConnector(ERPConnector):
     def _doc_receipt(p: _Pending, record: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
         return Receipt(
             p.key,
-            "invoice",
+            ENTITY_DOCUMENT,
             status,
             str(record["Id"]),
             str(record.get("DocNumber") or ""),

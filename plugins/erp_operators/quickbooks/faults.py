@@ -6,7 +6,8 @@ and passes its status here. Notable shapes:
 * 429 comes with an XML ``ThrottleExceeded`` body, which python-quickbooks reports as
   ``QuickbooksException(10000, "Error reading json response ...")``;
 * 401 has a lowercase ``fault`` body and becomes ``AuthorizationException``;
-* a Fault can arrive with HTTP 200; python-quickbooks raises by code range, we classify by code.
+* a Fault can arrive with HTTP 200 (:func:`fault_error`); python-quickbooks raises by code range,
+  we classify by code.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ def _retry_after(headers: Any) -> float | None:
         return None
 
 
+def _message(code: str | int | None, text: str, detail: str) -> str:
+    """``QuickBooks Online error <code>: <text> (<detail>)``, the detail cut to 300 characters."""
+    message = f"QuickBooks Online error {code}: {text}"
+    if detail:
+        message += f" ({detail[:300]})"
+    return message
+
+
 def translate(exc: QuickbooksException, status: int | None, headers: Any = None) -> ERPError:
     """One python-quickbooks exception (plus the HTTP status it came with) as an ERP error."""
     code = str(exc.error_code or "")
@@ -63,27 +72,19 @@ def translate(exc: QuickbooksException, status: int | None, headers: Any = None)
     if code == "10000" and str(exc.message).startswith(LIBRARY_MESSAGES):
         code = ""  # python-quickbooks' own "not JSON / not 200" code: classify by the HTTP status
     error_class = classify_failure(status=status, code=code or None, vendor=QBO_CODES)
-    message = f"QuickBooks Online error {code or status}: {exc.message}"
-    if detail:
-        message += f" ({detail[:300]})"
-    return error_for(error_class, message, status=status, code=code or None)
+    return error_for(
+        error_class, _message(code or status, exc.message, detail), status=status, code=code or None
+    )
 
 
-def fault_error(fault: dict[str, Any], status: int | None = 200) -> ERPError:
-    """A ``Fault`` object (a batch item, or a 200 that carries one) as an ERP error."""
+def fault_error(fault: dict[str, Any]) -> ERPError:
+    """A ``Fault`` object that came with HTTP 200 (a batch item, or a 200 carrying one) as an ERP error."""
     errors = fault.get("Error") or fault.get("error") or [{}]
     first = errors[0]
     code = str(first.get("code") or "")
     message = first.get("Message") or first.get("message") or "fault"
     detail = first.get("Detail") or first.get("detail") or ""
-    if code in {"3200", "100"} and status == 401:
-        return ERPAccessTokenRejected(
-            "QuickBooks Online rejected the access token (401)", status=401, code=code
-        )
-    error_class = classify_failure(status=status, code=code or None, vendor=QBO_CODES)
+    error_class = classify_failure(status=200, code=code or None, vendor=QBO_CODES)
     if error_class is ErrorClass.RETRIABLE and code == "3001":
-        return ERPThrottledError(f"QuickBooks Online throttled: {message}", status=status, code=code)
-    text = f"QuickBooks Online error {code}: {message}"
-    if detail:
-        text += f" ({detail[:300]})"
-    return error_for(error_class, text, status=status, code=code or None)
+        return ERPThrottledError(f"QuickBooks Online throttled: {message}", status=200, code=code)
+    return error_for(error_class, _message(code, message, detail), status=200, code=code or None)

@@ -4,17 +4,23 @@
 Rotating OAuth tokens and the shared rate budget live in the sync state store
 (:class:`sync_core.state.StateStore`, connection ``erp_sync_state``), never in the connection.
 Outside Airflow (tests, CLI) use :meth:`QuickBooksHook.from_params`.
+
+Airflow imports this module at provider discovery, so python-quickbooks, intuit-oauth, tenacity
+and requests are only imported once a client is built.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from erp_operators import provider_info
 from erp_operators.errors import ERPError
-from erp_operators.quickbooks.client import QuickBooksClient
 from erp_operators.quickbooks.config import QuickBooksConfig, config_from_connection
+
+if TYPE_CHECKING:
+    from erp_operators.quickbooks.client import QuickBooksClient
 
 
 class QuickBooksHook(BaseHook):
@@ -52,7 +58,9 @@ class QuickBooksHook(BaseHook):
     def config(self) -> QuickBooksConfig:
         if self._config is None:
             conn = self.get_connection(self.quickbooks_conn_id)
-            self._config = config_from_connection(conn.login, conn.password, conn.extra_dejson)
+            self._config = config_from_connection(
+                conn.login, conn.password, conn.extra_dejson, conn_id=self.quickbooks_conn_id
+            )
         return self._config
 
     @property
@@ -66,6 +74,8 @@ class QuickBooksHook(BaseHook):
     def get_conn(self) -> QuickBooksClient:
         """The (cached) client for this company."""
         if self._client is None:
+            from erp_operators.quickbooks.client import QuickBooksClient
+
             self._client = QuickBooksClient(self.config, self.store)
         return self._client
 
@@ -88,13 +98,5 @@ class QuickBooksHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["host", "schema", "port"],
-            "relabeling": {"login": "Client ID", "password": "Client Secret"},
-            "placeholders": {
-                "extra": (
-                    '{"realm_id": "9130357992221046", "refresh_token": "AB11...", "environment": "production", '
-                    '"api_base_url": "", "discovery_url": "", "minorversion": 75}'
-                ),
-            },
-        }
+        """Form behaviour (fallback for code paths that still ask the hook)."""
+        return provider_info.ui_field_behaviour(cls.conn_type)

@@ -49,7 +49,6 @@ class RealmLimiter:
         self.store = store
         self._sleep = sleep
         self._slots = _semaphore(realm_id, limits.concurrent_requests)
-        self.waited = 0.0  # seconds spent waiting for budget (for logs and tests)
 
     @property
     def request_bucket(self) -> str:
@@ -64,7 +63,6 @@ class RealmLimiter:
             wait = self.store.take_budget(bucket, 1, capacity, self.limits.budget_window)
             if wait <= 0:
                 return
-            self.waited += wait
             self._sleep(wait)
 
     @contextmanager

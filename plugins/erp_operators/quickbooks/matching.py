@@ -114,22 +114,19 @@ class Finder:
         return self._query_one("Sku", sku)
 
 
-def invoices_with_markers(
-    client: QuickBooksClient, customer_ids: Iterable[str], entity: str = "Invoice"
-) -> dict[str, dict[str, Any]]:
-    """Existing documents of these customers that carry a box marker, by box key."""
+def invoices_with_markers(client: QuickBooksClient, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Existing invoices of these customers that carry a box marker, by box key."""
     found: dict[str, dict[str, Any]] = {}
     ids = sorted(set(customer_ids))
     for start in range(0, len(ids), 50):
         chunk = ", ".join(quote(i) for i in ids[start : start + 50])
-        for row in client.query_all(entity, f"CustomerRef IN ({chunk})"):
+        for row in client.query_all("Invoice", f"CustomerRef IN ({chunk})"):
             if key := marker_in(row.get("PrivateNote")):
                 found.setdefault(key, row)
     return found
 
 
-def invoice_by_number(
-    client: QuickBooksClient, doc_number: str, entity: str = "Invoice"
-) -> dict[str, Any] | None:
-    rows = client.query(f"SELECT * FROM {entity} WHERE DocNumber = {quote(doc_number)}").get(entity, [])
+def invoice_by_number(client: QuickBooksClient, doc_number: str) -> dict[str, Any] | None:
+    """The invoice numbered ``doc_number``, if there is one."""
+    rows = client.query(f"SELECT * FROM Invoice WHERE DocNumber = {quote(doc_number)}").get("Invoice", [])
     return rows[0] if rows else None

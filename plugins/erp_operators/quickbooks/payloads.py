@@ -10,8 +10,6 @@ can find an invoice it created before even if the ledger row was lost.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -210,9 +208,3 @@ def document_payload(doc: SalesDocument, customer_ref: str, item_refs: Mapping[s
     if doc.custom_fields:
         body["CustomField"] = [_custom_field(key, value) for key, value in doc.custom_fields]
     return body
-
-
-def payload_hash(payload: Mapping[str, Any]) -> str:
-    """A stable hash of a body (sorted keys), stored in the ledger and used in request ids."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -17,10 +17,9 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
-from erp_operators.odbc import odbc_error_text, odbc_value, parse_attributes
-from erp_operators.provider_info import read_extras, ui_field_behaviour
+from erp_operators import odbc
+from erp_operators.hook_base import ConnectionHook
+from erp_operators.odbc import odbc_value, parse_attributes
 
 if TYPE_CHECKING:
     import pyodbc
@@ -54,6 +53,7 @@ class Sage50Config:
 
     @property
     def target(self) -> str:
+        """``DSN name`` or the data path, as error messages name it."""
         return f"DSN {self.dsn}" if self.dsn else self.data_path
 
     def connection_string(self) -> str:
@@ -61,7 +61,7 @@ class Sage50Config:
         if self.dsn:
             parts = [("DSN", odbc_value(self.dsn))]
         else:
-            parts = [("Driver", "{" + self.driver.replace("}", "}}") + "}")]
+            parts = [("Driver", odbc.quote_driver(self.driver))]
         if self.server:
             parts.append(("Server", odbc_value(self.server)))
         if self.port:
@@ -74,7 +74,7 @@ class Sage50Config:
         return ";".join(f"{key}={value}" for key, value in parts)
 
 
-class Sage50Hook(BaseHook):
+class Sage50Hook(ConnectionHook[Sage50Config]):
     """Opens pyodbc connections to a Sage 50 company.
 
     :param sage50_conn_id: Airflow connection id of conn type ``sage50``.
@@ -86,25 +86,9 @@ class Sage50Hook(BaseHook):
     hook_name = "Sage 50 (ODBC)"
 
     def __init__(self, sage50_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.sage50_conn_id = sage50_conn_id
-        self._config: Sage50Config | None = None
+        super().__init__(sage50_conn_id, **kwargs)
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form behaviour (fallback for code paths that still ask the hook)."""
-        return ui_field_behaviour(cls.conn_type)
-
-    @property
-    def config(self) -> Sage50Config:
-        """Connection settings, read from the Airflow connection on first use."""
-        if self._config is None:
-            self._config = self._config_from_connection()
-        return self._config
-
-    def _config_from_connection(self) -> Sage50Config:
-        conn = self.get_connection(self.sage50_conn_id)
-        extras = read_extras(conn, self.conn_type)
+    def _build_config(self, conn: Any, extras: dict[str, Any]) -> Sage50Config:
         return Sage50Config(
             driver=extras["driver"] or "",
             dsn=extras["dsn"] or "",
@@ -121,37 +105,13 @@ class Sage50Hook(BaseHook):
 
     def get_conn(self) -> pyodbc.Connection:
         """A new pyodbc connection (autocommit off); the caller closes it."""
-        import pyodbc
-
         cfg = self.config
         if cfg.driver:
-            installed = pyodbc.drivers()
-            if cfg.driver not in installed:
-                raise ValueError(
-                    f"ODBC driver {cfg.driver!r} is not installed; installed drivers: {', '.join(installed) or 'none'}"
-                )
+            odbc.require_driver(cfg.driver)
         if cfg.is_local_path and not os.path.exists(cfg.data_path):
             raise ValueError(f"Sage 50 company data path {cfg.data_path!r} does not exist on this machine")
-        return pyodbc.connect(cfg.connection_string(), autocommit=False, timeout=cfg.login_timeout)
+        return odbc.connect(cfg)
 
     def test_connection(self) -> tuple[bool, str]:
         """Open an ODBC connection and run the (trivial) test query."""
-        import pyodbc
-
-        try:
-            cfg = self.config
-            conn = self.get_conn()
-        except ValueError as exc:
-            return False, str(exc)
-        except pyodbc.Error as exc:
-            return False, f"ODBC connection to {cfg.target} failed: {odbc_error_text(exc, cfg.password)}"
-        try:
-            row = conn.cursor().execute(cfg.test_query).fetchone()
-        except pyodbc.Error as exc:
-            return False, f"Connected, but {cfg.test_query!r} failed: {odbc_error_text(exc, cfg.password)}"
-        finally:
-            conn.close()
-        return (
-            True,
-            f"Connected to Sage 50 data at {cfg.target}; {cfg.test_query!r} returned {row[0] if row else None!r}",
-        )
+        return odbc.check_connection(self, lambda cfg: f"Connected to Sage 50 data at {cfg.target}")

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseHook
-
-from erp_operators.provider_info import read_extras, ui_field_behaviour
+from erp_operators import hook_base
+from erp_operators.hook_base import ConnectionHook
 
 if TYPE_CHECKING:
     import requests
@@ -34,12 +33,7 @@ class SysproLogonError(Exception):
 
 def normalize_base_url(host: str) -> str:
     """``app:40000`` -> ``https://app:40000/SYSPROWCFService/Rest``; full URLs keep their path."""
-    url = host.strip().rstrip("/")
-    if "://" not in url:
-        url = f"https://{url}"
-    if not urlsplit(url).path:
-        url += DEFAULT_PATH
-    return url
+    return hook_base.normalize_base_url(host, DEFAULT_PATH)
 
 
 def unwrap_text(body: str) -> str:
@@ -79,7 +73,7 @@ class SysproConfig:
             raise ValueError(f"SYSPRO connection is missing {', '.join(missing)}")
 
 
-class SysproHook(BaseHook):
+class SysproHook(ConnectionHook[SysproConfig]):
     """Logon/logoff against SYSPRO e.net; the business-object calls come with the connector.
 
     :param syspro_conn_id: Airflow connection id of conn type ``syspro``.
@@ -91,26 +85,10 @@ class SysproHook(BaseHook):
     hook_name = "SYSPRO e.net (REST)"
 
     def __init__(self, syspro_conn_id: str = default_conn_name, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.syspro_conn_id = syspro_conn_id
-        self._config: SysproConfig | None = None
+        super().__init__(syspro_conn_id, **kwargs)
         self._session: requests.Session | None = None
 
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Form behaviour (fallback for code paths that still ask the hook)."""
-        return ui_field_behaviour(cls.conn_type)
-
-    @property
-    def config(self) -> SysproConfig:
-        """Connection settings, read from the Airflow connection on first use."""
-        if self._config is None:
-            self._config = self._config_from_connection()
-        return self._config
-
-    def _config_from_connection(self) -> SysproConfig:
-        conn = self.get_connection(self.syspro_conn_id)
-        extras = read_extras(conn, self.conn_type)
+    def _build_config(self, conn: Any, extras: dict[str, Any]) -> SysproConfig:
         return SysproConfig(
             base_url=normalize_base_url(conn.host) if conn.host else "",
             operator=conn.login or "",
