@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install apt run up down test lint format bench chaos clean
+.PHONY: install apt run up down test lint format bench clean
 
 install: $(VENV)/.installed
 

@@ -21,9 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox.common.httpd import SandboxServer
+from sandbox.quickbooks.app import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REALM_ID,
+    DEFAULT_REFRESH_TOKEN,
+)
+from sandbox.streak.app import DEFAULT_API_KEY
 
 REPO = Path(__file__).resolve().parents[1]
-STREAK_KEY = "sandbox-api-key"
+SANDBOXES = ("streak", "quickbooks")
 
 
 def airflow_home() -> Path:
@@ -68,28 +75,25 @@ def connection_env(servers: dict[str, SandboxServer], state_db: Path) -> dict[st
     """AIRFLOW_CONN_* variables that point every hook at the sandboxes and the demo state store."""
     env = {
         "AIRFLOW_CONN_STREAK_DEFAULT": json.dumps(
-            {"conn_type": "streak", "host": servers["streak"].url + "/api", "password": STREAK_KEY}
+            {"conn_type": "streak", "host": servers["streak"].url + "/api", "password": DEFAULT_API_KEY}
         ),
         "AIRFLOW_CONN_ERP_SYNC_STATE": json.dumps({"conn_type": "sqlite", "host": str(state_db)}),
     }
-    if "quickbooks" in servers:
-        from sandbox.quickbooks import app as qbo
-
-        url = servers["quickbooks"].url
-        env["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"] = json.dumps(
-            {
-                "conn_type": "quickbooks",
-                "login": getattr(qbo, "DEFAULT_CLIENT_ID", "sandbox-client-id"),
-                "password": getattr(qbo, "DEFAULT_CLIENT_SECRET", "sandbox-client-secret"),
-                "extra": {
-                    "realm_id": getattr(qbo, "DEFAULT_REALM_ID", "9130357992221046"),
-                    "refresh_token": getattr(qbo, "DEFAULT_REFRESH_TOKEN", "RT-initial"),
-                    "environment": "sandbox",
-                    "api_base_url": url + "/v3",
-                    "discovery_url": url + "/discovery",
-                },
-            }
-        )
+    url = servers["quickbooks"].url
+    env["AIRFLOW_CONN_QUICKBOOKS_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "quickbooks",
+            "login": DEFAULT_CLIENT_ID,
+            "password": DEFAULT_CLIENT_SECRET,
+            "extra": {
+                "realm_id": DEFAULT_REALM_ID,
+                "refresh_token": DEFAULT_REFRESH_TOKEN,
+                "environment": "sandbox",
+                "api_base_url": url + "/v3",
+                "discovery_url": url + "/discovery",
+            },
+        }
+    )
     return env
 
 
@@ -101,11 +105,13 @@ def airflow(args: list[str], env: dict[str, str], log: Path | None = None) -> su
         return subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True)
 
 
-def _available_sandboxes() -> list[str]:
-    names = ["streak"]
-    if (REPO / "sandbox" / "quickbooks" / "app.py").exists():
-        names.append("quickbooks")
-    return names
+def _migrate(home: Path, env: dict[str, str]) -> bool:
+    """``airflow db migrate`` on the demo's metadata DB; says where the log is when it fails."""
+    log = home / "db-migrate.log"
+    if airflow(["db", "migrate"], env, log).returncode != 0:
+        print(f"airflow db migrate failed; see {log}")
+        return False
+    return True
 
 
 def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = "quickbooks") -> None:
@@ -140,11 +146,10 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = 
     )
     print(f"Documents: {documents.get('created', 0)} created, {documents.get('failed', 0)} failed")
     print(f"Written back to Streak: {written}")
-    if "quickbooks" in servers:
-        realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
-        print(
-            f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, {len(realm['Invoice'])} invoices"
-        )
+    realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
+    print(
+        f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, {len(realm['Invoice'])} invoices"
+    )
     quarantined = store.quarantine_list()
     print(f"Quarantined: {len(quarantined)}")
     for row in quarantined:
@@ -155,12 +160,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = airflow_home()
     env = base_env(home)
     print(f"AIRFLOW_HOME={home} (SQLite metadata DB)")
-    migrate = airflow(["db", "migrate"], env, home / "db-migrate.log")
-    if migrate.returncode != 0:
-        print(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
+    if not _migrate(home, env):
         return 1
     state_db = fresh_state_db(home)
-    servers = start_sandboxes({name: 0 for name in _available_sandboxes()})
+    servers = start_sandboxes(dict.fromkeys(SANDBOXES, 0))
     try:
         for name, server in servers.items():
             print(f"{name} sandbox on {server.url}")
@@ -189,12 +192,9 @@ def _pidfile(home: Path) -> Path:
 def cmd_up(args: argparse.Namespace) -> int:
     home = airflow_home()
     env = base_env(home)
-    if airflow(["db", "migrate"], env, home / "db-migrate.log").returncode != 0:
-        print(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
+    if not _migrate(home, env):
         return 1
-    servers = start_sandboxes(
-        {"streak": 8401, "quickbooks": 8402} if "quickbooks" in _available_sandboxes() else {"streak": 8401}
-    )
+    servers = start_sandboxes({"streak": 8401, "quickbooks": 8402})
     env.update(connection_env(servers, fresh_state_db(home)))
     for erp in ("quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"):
         airflow(["pools", "set", f"erp_{erp}", "4", f"concurrent {erp} writers"], env)

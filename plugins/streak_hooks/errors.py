@@ -36,8 +36,10 @@ class StreakError(AirflowException):
         text = f"Streak {self.operation} failed: {self.method} {self.endpoint} -> {status}: {self.streak_message}"
         return text + (f" (gave up after {self.attempts} attempts)" if self.attempts > 1 else "")
 
-    def __str__(self) -> str:
-        return self._describe()
+    def gave_up_after(self, attempts: int) -> None:
+        """Record how many attempts were made; the message (``args``) says so from now on."""
+        self.attempts = attempts
+        self.args = (self._describe(),)
 
 
 class StreakAPIError(StreakError, AirflowFailException):

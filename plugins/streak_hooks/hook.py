@@ -18,7 +18,7 @@ from airflow.sdk import BaseHook
 from streak_hooks.errors import StreakError
 from streak_hooks.http import StreakHttpClient
 from streak_hooks.models import Box, Comment, Contact, FieldDefinition, Organization, Pipeline, Stage, Team
-from streak_hooks.paging import OffsetPaginator, PageNumberPaginator
+from streak_hooks.paging import OffsetPaginator, PageNumberPaginator, split_page
 from streak_hooks.settings import DEFAULT_BASE_URL, ClientSettings
 
 JSON = dict[str, Any]
@@ -69,16 +69,10 @@ class StreakHook(BaseHook):
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """How the connection form looks in the Airflow UI."""
-        return {
-            "hidden_fields": ["login", "port", "schema"],
-            "relabeling": {"host": "Base URL", "password": "API key"},
-            "placeholders": {
-                "host": DEFAULT_BASE_URL,
-                "password": "Streak API key (Streak > Integrations > API key)",
-                "extra": '{"timeout": 30, "max_retries": 5, "requests_per_second": 10, "verify": true}',
-            },
-        }
+        """How the connection form looks in the Airflow UI (declared once, in the provider info)."""
+        from erp_operators.provider_info import ui_field_behaviour
+
+        return ui_field_behaviour(cls.conn_type)
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -146,9 +140,8 @@ class StreakHook(BaseHook):
         return self._get("/v1/users/me", "get_current_user")
 
     def get_teams(self) -> list[Team]:
-        payload = self._get("/v2/users/me/teams", "get_teams")
-        items = payload.get("results", []) if isinstance(payload, dict) else payload
-        return [Team.from_api(t) for t in items or []]
+        items, _ = split_page(self._get("/v2/users/me/teams", "get_teams") or [])
+        return [Team.from_api(t) for t in items]
 
     def get_pipelines(self) -> list[Pipeline]:
         return [Pipeline.from_api(p) for p in self._get("/v1/pipelines", "get_pipelines")]

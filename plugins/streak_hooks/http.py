@@ -108,8 +108,7 @@ class StreakHttpClient:
                             return recovered
                     return self._send_once(method, endpoint, operation, params, json)
         except StreakTransientError as exc:
-            exc.attempts = retrying.statistics.get("attempt_number", 1)
-            exc.args = (str(exc),)
+            exc.gave_up_after(retrying.statistics.get("attempt_number", 1))
             raise
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 

@@ -111,9 +111,6 @@ class Pipeline:
         wanted = name.strip().casefold()
         return next((f for f in self.fields if f.name.strip().casefold() == wanted), None)
 
-    def field_by_key(self, key: str) -> FieldDefinition | None:
-        return next((f for f in self.fields if f.key == str(key)), None)
-
 
 @dataclass(frozen=True, slots=True)
 class Box:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -74,10 +74,6 @@ class ClientSettings:
                     f"Streak {source}: extra {name!r} has an invalid value {raw!r} ({converters[name].__doc__})"
                 ) from None
         return cls(**values)
-
-    @classmethod
-    def extra_names(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls) if f.name not in {"base_url", "api_key"})
 
 
 def normalize_base_url(host: str | None, port: int | None = None, schema: str | None = None) -> str:

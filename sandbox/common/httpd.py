@@ -4,8 +4,9 @@ A sandbox is a :class:`SandboxApp` subclass that registers routes (``/v1/boxes/{
 answers with :class:`Response`. The base class adds what every sandbox needs:
 
 * ``/__admin/...`` routes: state snapshot, request log, reset, fault injection;
-* a :class:`FaultInjector` (scheduled or random 429/5xx, slow responses, connection resets) that
-  the vendor subclass renders in its own wire format through :meth:`SandboxApp.fault_response`;
+* a :class:`FaultInjector` (scheduled or random 429/5xx, slow responses, connection resets, lost
+  answers) that the vendor subclass renders in its own wire format through
+  :meth:`SandboxApp.fault_response`;
 * :class:`SandboxServer`, which binds 127.0.0.1 only (port 0 picks a free port) and runs in a
   background thread, or in the foreground from ``python -m sandbox <name>``.
 """
@@ -74,32 +75,51 @@ class Response:
         return json.dumps(self.body).encode("utf-8"), self.content_type or "application/json"
 
 
+FAULT_KINDS = ("status", "slow", "reset", "lose")
+
+
 @dataclass
 class Fault:
-    """One kind of injected fault: an HTTP status, a delay before answering, or a dropped connection."""
+    """One injected fault, answered instead of (or, for ``lose``, after) the real handling.
 
-    kind: str  # "status" | "slow" | "reset"
+    ``status``: answer ``status`` without handling the request; ``slow``: wait ``delay`` seconds,
+    then handle it; ``reset``: drop the connection; ``lose``: handle it, then answer ``status`` as
+    if the answer had been lost after the commit. ``target`` limits the fault to requests the
+    vendor app puts in that class (see :meth:`SandboxApp.fault_targets`, e.g. ``"write"``);
+    ``details`` is vendor-specific text for :meth:`SandboxApp.fault_response`.
+    """
+
+    kind: str = "status"
     status: int = 500
     delay: float = 0.0
     retry_after: float | None = None
+    target: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, spec: dict[str, Any]) -> Fault:
         kind = spec.get("kind", "status")
-        if kind not in {"status", "slow", "reset"}:
-            raise ValueError(f"fault kind must be status, slow or reset, not {kind!r}")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}, not {kind!r}")
         return cls(
             kind=kind,
             status=int(spec.get("status", 500)),
             delay=float(spec.get("delay", 0.0)),
             retry_after=spec.get("retry_after"),
+            target=str(spec.get("target") or ""),
+            details=dict(spec.get("details") or {}),
         )
+
+    def applies_to(self, targets: frozenset[str]) -> bool:
+        return not self.target or self.target in targets
 
 
 class FaultInjector:
     """Thread-safe source of faults: a queue of the next N faults plus an optional random rate.
 
-    ``path_prefix`` limits a plan to matching request paths (e.g. ``/v1/boxes``).
+    ``path_prefix`` limits a plan to matching request paths (e.g. ``/v1/boxes``); a fault's
+    ``target`` further limits it to requests of that class. The queue is first in, first out among
+    the faults that match a request.
     """
 
     def __init__(self) -> None:
@@ -123,20 +143,26 @@ class FaultInjector:
             self._queue.clear()
             self._random = None
 
-    def next_fault(self, path: str) -> Fault | None:
+    def pending(self, kind: str, status: int | None = None) -> int:
+        """How many queued faults of ``kind`` (and ``status``, when given) are still to strike."""
+        with self._lock:
+            return sum(1 for f, _ in self._queue if f.kind == kind and (status is None or f.status == status))
+
+    def next_fault(self, path: str, targets: frozenset[str] = frozenset()) -> Fault | None:
         with self._lock:
             for i, (fault, prefix) in enumerate(self._queue):
-                if path.startswith(prefix):
+                if path.startswith(prefix) and fault.applies_to(targets):
                     del self._queue[i]
                     return self._count(fault)
             if self._random:
                 rate, faults, prefix = self._random
-                if path.startswith(prefix) and self._rng.random() < rate:
-                    return self._count(self._rng.choice(faults))
+                candidates = [f for f in faults if f.applies_to(targets)]
+                if candidates and path.startswith(prefix) and self._rng.random() < rate:
+                    return self._count(self._rng.choice(candidates))
         return None
 
     def _count(self, fault: Fault) -> Fault:
-        name = f"{fault.kind}:{fault.status}" if fault.kind == "status" else fault.kind
+        name = f"{fault.kind}:{fault.status}" if fault.kind in ("status", "lose") else fault.kind
         self.injected[name] = self.injected.get(name, 0) + 1
         return fault
 
@@ -179,6 +205,10 @@ class SandboxApp:
         """Return an error response when the request is not authenticated, else None."""
         return None
 
+    def fault_targets(self, request: Request) -> frozenset[str]:
+        """The classes of a request that a targeted :class:`Fault` can pick (e.g. ``{"write"}``)."""
+        return frozenset()
+
     # -- routing ------------------------------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern.rstrip("/") or "/")
@@ -217,7 +247,10 @@ class SandboxApp:
 
     def _admin_faults(self, request: Request) -> Response:
         spec = request.json() or {}
-        faults = [Fault.from_dict(f) for f in spec.get("faults", [spec])]
+        try:
+            faults = [Fault.from_dict(f) for f in spec.get("faults", [spec])]
+        except (TypeError, ValueError) as exc:
+            return Response(400, {"error": f"bad fault spec: {exc}", "success": False})
         prefix = spec.get("path_prefix", "")
         if spec.get("mode", "next") == "random":
             self.faults.set_random(float(spec.get("rate", 0.0)), faults, prefix, int(spec.get("seed", 0)))
@@ -251,21 +284,24 @@ def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
                 body=body,
             )
             response: Response | None = None
+            fault: Fault | None = None
             if not parts.path.startswith("/__admin/"):
-                fault = app.faults.next_fault(parts.path)
+                fault = app.faults.next_fault(parts.path, app.fault_targets(request))
                 if fault is not None:
                     if fault.kind == "reset":
                         self._reset_connection()
                         return
                     if fault.kind == "slow":
                         time.sleep(fault.delay)
-                    else:
+                    elif fault.kind == "status":
                         response = app.fault_response(fault.status, request, fault)
             if response is None:
                 try:
                     response = app.dispatch(request)
                 except Exception as exc:  # a sandbox bug must still answer, like a real 500
                     response = Response(500, {"error": f"sandbox error: {exc!r}", "success": False})
+                if fault is not None and fault.kind == "lose":  # done, but the answer never arrives
+                    response = app.fault_response(fault.status, request, fault)
             payload, ctype = response.encode()
             self.send_response(response.status)
             self.send_header("Content-Type", ctype)

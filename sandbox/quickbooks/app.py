@@ -24,7 +24,9 @@ Admin routes (besides the base ``/__admin/state|requests|reset|faults``):
 ``/__admin/lose_response`` ``{"count", "status"}`` (the next writes are done, remembered for
 ``requestid``, but answered with a 5xx SystemFault, as when a gateway times out after the commit),
 ``/__admin/seed`` ``{"Customer": [...], "Item": [...], ...}`` (direct creates, no limits, no
-counters), ``/__admin/clock`` ``{"advance_seconds"}``.
+counters), ``/__admin/clock`` ``{"advance_seconds"}``. ``fault_200`` and ``lose_response`` queue
+faults with ``target: "write"`` in the shared fault injector, so ``DELETE /__admin/faults`` (and
+``/__admin/reset``) clears them too; among the queued faults that match a request the oldest strikes.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ from sandbox.quickbooks.store import (
     seed_realm,
 )
 
+DEFAULT_CLIENT_ID = "sandbox-client-id"
+DEFAULT_CLIENT_SECRET = "sandbox-client-secret"
+DEFAULT_REALM_ID = "9130357992221046"
+DEFAULT_REFRESH_TOKEN = "RT-initial"
 MIN_MINOR_VERSION = 75
 BATCH_MAX_ITEMS = 30
 REQUEST_ID_MAX = 50
@@ -67,6 +73,7 @@ BATCH_ID_MAX_WITH_REQUEST_ID = 10
 CDC_LOOKBACK = timedelta(days=30)
 CDC_MAX_OBJECTS = 1000
 _API_PATH = re.compile(r"^/v3/company/([^/]+)/")
+_WRITE_PATH = re.compile(r"^/v3/company/[^/]+/(?!query/?$)[^/]+/?$")  # POST {entity} and batch
 ApiHandler = Callable[[Request, RealmData], Response]
 
 
@@ -95,10 +102,10 @@ class QuickBooksSandbox(SandboxApp):
     def __init__(
         self,
         *,
-        client_id: str = "sandbox-client-id",
-        client_secret: str = "sandbox-client-secret",
-        refresh_token: str = "RT-initial",
-        realm_id: str = "9130357992221046",
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
+        refresh_token: str = DEFAULT_REFRESH_TOKEN,
+        realm_id: str = DEFAULT_REALM_ID,
         extra_realms: tuple[str, ...] = (),
         time_scale: float = 1.0,
         limits_enabled: bool = True,
@@ -123,8 +130,6 @@ class QuickBooksSandbox(SandboxApp):
         self.limiter = RealmLimiter(copy.copy(self._limit_defaults))
         self.realms: dict[str, RealmData] = {}
         self.counters: dict[str, Any] = _fresh_counters()
-        self._fault_200: tuple[int, QboError] | None = None
-        self._lost_responses: tuple[int, int] | None = None  # (count, status)
         self.reset()
         self._register_oauth_routes()
         self._register_api_routes()
@@ -141,8 +146,7 @@ class QuickBooksSandbox(SandboxApp):
             self.oauth.reset()
             self.limiter.reset(copy.copy(self._limit_defaults))
             self.counters = _fresh_counters()
-            self._fault_200 = None
-            self._lost_responses = None
+            self.faults.clear()
 
     def state_snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -154,14 +158,22 @@ class QuickBooksSandbox(SandboxApp):
                 "counters": copy.deepcopy(self.counters),
                 "tokens": self.oauth.snapshot(),
                 "limits": self.limiter.snapshot(),
-                "fault_200_pending": self._fault_200[0] if self._fault_200 else 0,
-                "lost_responses_pending": self._lost_responses[0] if self._lost_responses else 0,
+                "fault_200_pending": self.faults.pending("status", 200),
+                "lost_responses_pending": self.faults.pending("lose"),
                 "clock_offset_seconds": self.clock.offset_seconds,
                 "time": response_time(self.clock.now()),
             }
 
+    def fault_targets(self, request: Request) -> frozenset[str]:
+        if request.method == "POST" and _WRITE_PATH.match(request.path):
+            return frozenset({"write"})
+        return frozenset()
+
     def fault_response(self, status: int, request: Request, fault: Fault) -> Response:
-        if status == 429:
+        """A fault in Intuit's shapes; HTTP 200 is a 200-with-Fault, ``lose`` a SystemFault."""
+        if status == 200:
+            response = faults.fault_response(self._fault_200_error(fault.details), self.clock, status=200)
+        elif status == 429:
             response = faults.throttled(self.clock)
         elif status == 401:
             response = faults.authentication_failed("Token expired: injected by the sandbox")
@@ -173,7 +185,11 @@ class QuickBooksSandbox(SandboxApp):
             )
             response = faults.fault_response(error, self.clock)
         with self.lock:
-            if status == 429:
+            if fault.kind == "lose":
+                self.counters["responses_lost"] += 1
+            elif status == 200:
+                self.counters["fault_200_sent"] += 1
+            elif status == 429:
                 self.counters["responses_429"] += 1
         if fault.retry_after is not None:
             response.headers["Retry-After"] = str(fault.retry_after)
@@ -384,24 +400,12 @@ class QuickBooksSandbox(SandboxApp):
         self.counters["replayed"] += 1
         return Response(stored.status, copy.deepcopy(stored.body))
 
-    def _take_fault_200(self) -> Response | None:
-        if self._fault_200 is None:
-            return None
-        remaining, error = self._fault_200
-        self._fault_200 = (remaining - 1, error) if remaining > 1 else None
-        self.counters["fault_200_sent"] += 1
-        return faults.fault_response(error, self.clock, status=200)
-
-    def _remember(self, realm: RealmData, request_id: str | None, response: Response) -> Response:
-        """Cache a successful write's answer for its ``requestid``; maybe lose it on the way back."""
+    @staticmethod
+    def _remember(realm: RealmData, request_id: str | None, response: Response) -> Response:
+        """Cache a successful write's answer for its ``requestid``."""
         if request_id is not None and response.status == 200:
             realm.replay[request_id] = StoredResponse(response.status, copy.deepcopy(response.body))
-        if self._lost_responses is None:
-            return response
-        remaining, status = self._lost_responses
-        self._lost_responses = (remaining - 1, status) if remaining > 1 else None
-        self.counters["responses_lost"] += 1
-        return faults.fault_response(faults.system_fault(status), self.clock)
+        return response
 
     def _write(self, request: Request, realm: RealmData) -> Response:
         entity = self._entity_name(request.params["entity"])
@@ -416,9 +420,6 @@ class QuickBooksSandbox(SandboxApp):
         replay = self._replayed(realm, request_id, REQUEST_ID_MAX)
         if replay is not None:
             return replay
-        injected = self._take_fault_200()
-        if injected is not None:
-            return injected
         result = self._apply_write(realm, entity, kind, payload)
         return self._remember(realm, request_id, Response(200, self._envelope({entity: result})))
 
@@ -460,9 +461,6 @@ class QuickBooksSandbox(SandboxApp):
             raise invalid_property(
                 "bId", f"with a requestid each bId may have at most {BATCH_ID_MAX_WITH_REQUEST_ID} characters"
             )
-        injected = self._take_fault_200()
-        if injected is not None:
-            return injected
         self.counters["batch_items"] += len(items)
         answers = [self._batch_item(realm, item) for item in items]
         return self._remember(
@@ -547,24 +545,30 @@ class QuickBooksSandbox(SandboxApp):
 
     def _admin_fault_200(self, request: Request) -> Response:
         spec = request.json() or {}
-        count = int(spec.get("count", 1))
-        error = QboError(
-            str(spec.get("code", "10000")),
-            spec.get("message", "An application error has occurred while processing your request"),
-            spec.get("detail", "System Failure Error: injected 200-with-Fault by the sandbox"),
-            status=200,
-            fault_type=spec.get("type", "SystemFault"),
-        )
-        with self.lock:
-            self._fault_200 = (count, error) if count > 0 else None
-        return Response(200, {"fault_200_pending": max(count, 0)})
+        details = {k: str(spec[k]) for k in ("code", "message", "detail", "type") if k in spec}
+        self._schedule_write_fault(Fault(status=200, details=details), int(spec.get("count", 1)))
+        return Response(200, {"fault_200_pending": self.faults.pending("status", 200)})
 
     def _admin_lose_response(self, request: Request) -> Response:
         spec = request.json() or {}
-        count, status = int(spec.get("count", 1)), int(spec.get("status", 504))
-        with self.lock:
-            self._lost_responses = (count, status) if count > 0 else None
-        return Response(200, {"lost_responses_pending": max(count, 0)})
+        fault = Fault(kind="lose", status=int(spec.get("status", 504)))
+        self._schedule_write_fault(fault, int(spec.get("count", 1)))
+        return Response(200, {"lost_responses_pending": self.faults.pending("lose")})
+
+    def _schedule_write_fault(self, fault: Fault, count: int) -> None:
+        """Queue ``count`` faults that strike only writes (``POST {entity}`` and ``batch``)."""
+        fault.target = "write"
+        self.faults.schedule(fault, max(count, 0), "/v3/company/")
+
+    @staticmethod
+    def _fault_200_error(details: dict[str, Any]) -> QboError:
+        return QboError(
+            details.get("code", "10000"),
+            details.get("message", "An application error has occurred while processing your request"),
+            details.get("detail", "System Failure Error: injected 200-with-Fault by the sandbox"),
+            status=200,
+            fault_type=details.get("type", "SystemFault"),
+        )
 
     def _admin_seed(self, request: Request) -> Response:
         spec = request.json() or {}

@@ -222,6 +222,21 @@ class Company:
             customer["Balance"] = round(customer.get("Balance", 0) + delta, 2)
             customer["BalanceWithJobs"] = customer["Balance"]
 
+    def _ensure_unique(
+        self, entity: str, element: str, name: str, current: dict[str, Any] | None, noun: str
+    ) -> None:
+        """6240 when another ``entity`` (inactive ones too) has ``name`` in ``element``, any case."""
+        own_id = current["Id"] if current else None
+        for other in self.realm.objects[entity].values():
+            if other["Id"] != own_id and other[element].casefold() == name.casefold():
+                raise QboError(
+                    "6240",
+                    "Duplicate Name Exists Error",
+                    f"The name supplied already exists. : Another {noun} is already using this name. "
+                    f"Please use a different name. Id={other['Id']}",
+                    element=element,
+                )
+
     # -- Customer -----------------------------------------------------------------------------
     def _prepare_customer(self, data: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
         for key in ("Balance", "BalanceWithJobs", "FullyQualifiedName"):
@@ -239,16 +254,7 @@ class Company:
             raise string_length("DisplayName", 100, len(display))
         if ":" in display:
             raise business_error("The name can't contain a colon (:).", element="DisplayName")
-        own_id = current["Id"] if current else None
-        for other in self.realm.objects["Customer"].values():
-            if other["Id"] != own_id and other["DisplayName"].casefold() == display.casefold():
-                raise QboError(
-                    "6240",
-                    "Duplicate Name Exists Error",
-                    "The name supplied already exists. : Another customer is already using this name. "
-                    f"Please use a different name. Id={other['Id']}",
-                    element="DisplayName",
-                )
+        self._ensure_unique("Customer", "DisplayName", display, current, "customer")
         email = data.get("PrimaryEmailAddr")
         if email is not None and not (isinstance(email, dict) and isinstance(email.get("Address", ""), str)):
             raise invalid_property("PrimaryEmailAddr", "expected {Address}")
@@ -272,16 +278,7 @@ class Company:
             raise required_missing("Name")
         if len(name) > 100:
             raise string_length("Name", 100, len(name))
-        own_id = current["Id"] if current else None
-        for other in self.realm.objects["Item"].values():
-            if other["Id"] != own_id and other["Name"].casefold() == name.casefold():
-                raise QboError(
-                    "6240",
-                    "Duplicate Name Exists Error",
-                    "The name supplied already exists. : Another product or service is already using this name. "
-                    f"Please use a different name. Id={other['Id']}",
-                    element="Name",
-                )
+        self._ensure_unique("Item", "Name", name, current, "product or service")
         item_type = data.get("Type")
         if not item_type:
             raise required_missing("Type")

@@ -170,11 +170,9 @@ class StreakSandbox(SandboxApp):
         )
         r("GET", "/api/v1/pipelines/{pipelineKey}/boxes", self._list_boxes_v1)
         r("GET", "/api/v2/pipelines/{pipelineKey}/boxes", self._list_boxes_v2)
-        r("POST", "/api/v2/pipelines/{pipelineKey}/boxes", self._create_box_v2)
         r("GET", "/api/v1/boxes/{boxKey}", lambda req: Response(200, self._box(req)))
         r("POST", "/api/v1/boxes/{boxKey}", self._edit_box)
         r("GET", "/api/v1/boxes/{boxKey}/fields", self._box_fields)
-        r("GET", "/api/v1/boxes/{boxKey}/fields/{fieldKey}", self._box_field)
         r("POST", "/api/v1/boxes/{boxKey}/fields/{fieldKey}", self._set_box_field)
         r("GET", "/api/v2/boxes/{boxKey}/comments", self._list_comments)
         r("POST", "/api/v2/boxes/{boxKey}/comments", self._create_comment)
@@ -185,7 +183,6 @@ class StreakSandbox(SandboxApp):
             lambda req: Response(200, self._get(req, "organizations")),
         )
         r("GET", "/api/v2/users/me/teams", lambda req: Response(200, {"results": [self.data.team]}))
-        r("GET", "/api/v2/teams/{teamKey}", self._team)
         r("GET", "/api/v2/teams/{teamKey}/contacts", lambda req: self._team_list(req, "contacts"))
         r("GET", "/api/v2/teams/{teamKey}/organizations", lambda req: self._team_list(req, "organizations"))
         r("POST", "/__admin/seed", self._admin_seed)
@@ -214,8 +211,8 @@ class StreakSandbox(SandboxApp):
             raise ApiError(404, f"{kind[:-1].capitalize()} not found: {key}")
         return found
 
-    def _field_def(self, box: JSON, field_key: str) -> JSON:
-        for definition in self.data.pipelines[box["pipelineKey"]]["fields"]:
+    def _field_def(self, pipeline_key: str, field_key: str) -> JSON:
+        for definition in self.data.pipelines[pipeline_key]["fields"]:
             if definition["key"] == field_key:
                 return definition
         raise ApiError(400, f"Field {field_key} does not exist in this box's pipeline")
@@ -256,18 +253,6 @@ class StreakSandbox(SandboxApp):
     def _list_boxes_v2(self, request: Request) -> Response:
         return Response(200, _offset_page(request, self._filtered_boxes(request)))
 
-    def _create_box_v2(self, request: Request) -> Response:
-        pipeline = self._pipeline(request)
-        body = _body(request)
-        if not body.get("name"):
-            raise ApiError(400, "Missing parameters: name")
-        stage_key = str(body.get("stageKey") or pipeline["stageOrder"][0])
-        if stage_key not in pipeline["stages"]:
-            raise ApiError(400, f"Invalid stageKey {stage_key!r} for this pipeline")
-        box = self._insert_box(pipeline["key"], str(body["name"]), stage_key)
-        box["notes"] = str(body.get("notes") or "")
-        return Response(200, box)
-
     def _insert_box(self, pipeline_key: str, name: str, stage_key: str) -> JSON:
         key = self.data.next_key("bx")
         box = new_box(key, pipeline_key, name, stage_key, self.clock.now_ms())
@@ -292,7 +277,7 @@ class StreakSandbox(SandboxApp):
         fields = body.get("fields") or {}
         if not isinstance(fields, dict):
             raise ApiError(400, "fields must be an object of {fieldKey: value}")
-        coerced = {str(k): self._coerce_value(box, str(k), v) for k, v in fields.items()}
+        coerced = {str(k): self._coerce_value(box["pipelineKey"], str(k), v) for k, v in fields.items()}
         if "stageKey" in body:
             self._move(box, str(body["stageKey"]))
         for name in ("name", "notes"):
@@ -322,9 +307,9 @@ class StreakSandbox(SandboxApp):
         box["lastUpdatedTimestamp"] = box["lastSavedTimestamp"] = self.clock.now_ms()
         self._sorted_cache.clear()
 
-    def _coerce_value(self, box: JSON, field_key: str, value: Any) -> Any:
+    def _coerce_value(self, pipeline_key: str, field_key: str, value: Any) -> Any:
         """Validate a value for a field the way Streak stores it (None clears the field)."""
-        definition = self._field_def(box, field_key)
+        definition = self._field_def(pipeline_key, field_key)
         if value is None or value == "":
             return None
         ftype = definition["type"]
@@ -363,18 +348,13 @@ class StreakSandbox(SandboxApp):
         box = self._box(request)
         return Response(200, [self._field_value(box, key) for key in box["fields"]])
 
-    def _box_field(self, request: Request) -> Response:
-        box = self._box(request)
-        self._field_def(box, request.params["fieldKey"])
-        return Response(200, self._field_value(box, request.params["fieldKey"]))
-
     def _set_box_field(self, request: Request) -> Response:
         box = self._box(request)
         body = _body(request)
         if "value" not in body:
             raise ApiError(400, "Missing parameters: value")
         field_key = request.params["fieldKey"]
-        self._apply_fields(box, {field_key: self._coerce_value(box, field_key, body["value"])})
+        self._apply_fields(box, {field_key: self._coerce_value(box["pipelineKey"], field_key, body["value"])})
         self._touch(box)
         return Response(200, self._field_value(box, field_key))
 
@@ -410,11 +390,6 @@ class StreakSandbox(SandboxApp):
         self.data.comments.setdefault(box["key"], []).append(comment)
         box["commentCount"] = len(self.data.comments[box["key"]])
         return Response(200, comment)
-
-    def _team(self, request: Request) -> Response:
-        self._check_team(request)
-        member = {"fullName": self.data.user["displayName"], "email": self.data.user["email"]}
-        return Response(200, {**self.data.team, "members": [member]})
 
     def _team_list(self, request: Request, kind: str) -> Response:
         self._check_team(request)
@@ -458,12 +433,8 @@ class StreakSandbox(SandboxApp):
             for key in body.get(body_key) or []:
                 if key not in getattr(self.data, kind):
                     raise ApiError(400, f"Unknown {kind[:-1]} {key!r}")
+        coerced = {k: self._coerce_value(pipeline["key"], k, v) for k, v in values.items()}
         box = self._insert_box(pipeline["key"], str(body["name"]), stage_key)
-        try:
-            coerced = {k: self._coerce_value(box, k, v) for k, v in values.items()}
-        except ApiError:
-            del self.data.boxes[box["key"]]
-            raise
         self._apply_fields(box, coerced)
         box["notes"] = str(body.get("notes") or "")
         box["organizations"] = [
@@ -517,11 +488,9 @@ def _int_arg(request: Request, name: str, default: int, minimum: int) -> int:
 
 
 def _offset_page(request: Request, items: list[JSON]) -> JSON:
-    """A v2 list page: ``limit`` + ``offset`` (or 0-based ``page``) -> ``{results, hasNextPage}``."""
+    """A v2 list page: ``limit`` + ``offset`` -> ``{results, hasNextPage}``."""
     limit = _int_arg(request, "limit", DEFAULT_PAGE_SIZE, minimum=1)
     offset = _int_arg(request, "offset", 0, minimum=0)
-    if request.arg("page") is not None and request.arg("offset") is None:
-        offset = _int_arg(request, "page", 0, minimum=0) * limit
     return {"results": items[offset : offset + limit], "hasNextPage": offset + limit < len(items)}
 
 

@@ -13,6 +13,12 @@ from typing import Any
 import pytest
 
 from sandbox.common.httpd import SandboxServer
+from sandbox.quickbooks.app import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REALM_ID,
+    DEFAULT_REFRESH_TOKEN,
+)
 from sync_core.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,11 +89,11 @@ def sync_env(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         json.dumps(
             {
                 "conn_type": "quickbooks",
-                "login": "sandbox-client-id",
-                "password": "sandbox-client-secret",
+                "login": DEFAULT_CLIENT_ID,
+                "password": DEFAULT_CLIENT_SECRET,
                 "extra": {
-                    "realm_id": "9130357992221046",
-                    "refresh_token": "RT-initial",
+                    "realm_id": DEFAULT_REALM_ID,
+                    "refresh_token": DEFAULT_REFRESH_TOKEN,
                     "environment": "sandbox",
                     "api_base_url": qbo.url + "/v3",
                     "discovery_url": qbo.url + "/discovery",

@@ -9,6 +9,8 @@ import os
 import pytest
 import requests
 
+from sandbox.quickbooks.app import DEFAULT_REALM_ID
+
 pytestmark = pytest.mark.slow
 
 
@@ -55,24 +57,25 @@ def test_faults_mid_run_end_in_the_clean_state(sync_env, monkeypatch: pytest.Mon
             conn.execute(table.delete())
     # The QBO sandbox starts again from its initial refresh token; so does the (wiped) state store.
     api = "/v3/company/"
-    requests.post(
-        qbo + "/__admin/faults", json={"kind": "status", "status": 429, "count": 6, "path_prefix": api}
-    )
-    requests.post(
-        qbo + "/__admin/faults", json={"kind": "status", "status": 503, "count": 4, "path_prefix": api}
-    )
-    requests.post(qbo + "/__admin/faults", json={"kind": "reset", "count": 2, "path_prefix": api})
+    for spec in (
+        {"kind": "status", "status": 429, "count": 6, "path_prefix": api},
+        {"kind": "status", "status": 503, "count": 4, "path_prefix": api},
+        {"kind": "reset", "count": 2, "path_prefix": api},
+    ):
+        requests.post(qbo + "/__admin/faults", json=spec, timeout=10).raise_for_status()
     # access tokens now live 2 s, so they expire (and the refresh token rotates) mid-run
     requests.post(qbo + "/__admin/tokens/lifetime", json={"seconds": 2}, timeout=10).raise_for_status()
-    requests.post(qbo + "/__admin/lose_response", json={"count": 1}, timeout=10)
+    requests.post(qbo + "/__admin/lose_response", json={"count": 1}, timeout=10).raise_for_status()
 
     assert sync_env.run_dag() == "success"
     injected = requests.get(qbo + "/__admin/faults", timeout=10).json()["injected"]
     assert sum(injected.values()) >= 10, injected  # the faults really struck
+    counters = sync_env.qbo.app.state_snapshot()["counters"]
+    assert counters["responses_lost"] >= 1, counters  # a committed write's answer was lost, and recovered
     assert _qbo_state(sync_env) == clean
     # The access token expired mid-run: it was refreshed, the refresh token rotated, and the store
     # holds the newest one (never a superseded token, so no invalid_grant).
     tokens = sync_env.qbo.app.state_snapshot()["tokens"]
     assert tokens["refreshes"] >= 2 and tokens["invalid_grants"] == 0
-    stored = json.loads(sync_env.store.get_token("quickbooks:9130357992221046:oauth"))
+    stored = json.loads(sync_env.store.get_token(f"quickbooks:{DEFAULT_REALM_ID}:oauth"))
     assert stored["refresh_token"] == tokens["refresh_token"]

@@ -1,7 +1,8 @@
 """docker-compose.yaml validates with ``docker-compose config`` and wires what the design asks for.
 
 No container is started: the Docker engine is not needed, only the compose v1 client
-(``apt-get install -y --no-install-recommends docker-compose``).
+(``apt-get install -y --no-install-recommends docker-compose``). Without it the tests skip, unless
+``STREAK_ERP_REQUIRE_COMPOSE=1`` (as ``.ci/run`` sets): then they fail.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ AIRFLOW_SERVICES = {
     "airflow-worker": "celery worker",
 }
 SANDBOXES = {"streak-sandbox": "streak", "quickbooks-sandbox": "quickbooks"}
+REQUIRE_COMPOSE_ENV = "STREAK_ERP_REQUIRE_COMPOSE"  # set by .ci/run: no docker-compose is a failure there
 
 
 def compose(*args: str) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("the docker-compose binary is not installed (apt-get install docker-compose)")
+        reason = "the docker-compose binary is not installed (apt-get install docker-compose)"
+        if os.environ.get(REQUIRE_COMPOSE_ENV, "") not in ("", "0"):
+            pytest.fail(f"{reason}; {REQUIRE_COMPOSE_ENV} is set, so this cannot be skipped")
+        pytest.skip(reason)
     # A clean environment: the file's own defaults are what is checked, not this shell's settings.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
     return subprocess.run(
@@ -53,6 +58,16 @@ def config() -> dict[str, Any]:
     result = compose("config")
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+def test_missing_binary_skips_locally_but_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv(REQUIRE_COMPOSE_ENV, raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        compose("config")
+    monkeypatch.setenv(REQUIRE_COMPOSE_ENV, "1")
+    with pytest.raises(pytest.fail.Exception, match=REQUIRE_COMPOSE_ENV):
+        compose("config")
 
 
 def test_config_quiet_passes() -> None:

@@ -17,10 +17,16 @@ import pytest
 import requests
 
 from sandbox.common.httpd import SandboxServer
-from sandbox.quickbooks.app import QuickBooksSandbox
+from sandbox.quickbooks.app import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_REALM_ID,
+    DEFAULT_REFRESH_TOKEN,
+    QuickBooksSandbox,
+)
 
-REALM = "9130357992221046"
-CLIENT = ("sandbox-client-id", "sandbox-client-secret")
+REALM = DEFAULT_REALM_ID
+CLIENT = (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
 
 
 @dataclass
@@ -29,7 +35,7 @@ class QboClient:
 
     url: str
     access_token: str = ""
-    refresh_token: str = "RT-initial"
+    refresh_token: str = DEFAULT_REFRESH_TOKEN
 
     @property
     def api(self) -> str:
@@ -154,7 +160,8 @@ def test_discovery_points_at_the_sandbox_and_refresh_tokens_rotate(qbo_server: S
 
     second = client.refresh()
     assert second.status_code == 200 and second.json()["refresh_token"] != body["refresh_token"]
-    assert client.get("customer/1").status_code in (200, 400)  # the new access token is accepted
+    read = client.get("item/1")  # the new access token is accepted
+    assert read.status_code == 200 and read.json()["Item"]["Id"] == "1"
 
     wrong_secret = requests.post(
         doc["token_endpoint"],
@@ -492,6 +499,36 @@ def test_injected_500_and_200_with_fault(qbo: QboClient) -> None:
     qbo.admin("faults", {"status": 429, "path_prefix": "/v3"})
     throttled = qbo.get("item/1")
     assert throttled.status_code == 429 and throttled.headers["Content-Type"].startswith("application/xml")
+
+
+def test_write_faults_spare_reads_and_queries_and_clear_with_the_other_faults(qbo: QboClient) -> None:
+    assert qbo.admin("fault_200", {"count": 2, "code": "6000", "type": "ValidationFault"}) == {
+        "fault_200_pending": 2
+    }
+    assert qbo.admin("lose_response", {"count": 1, "status": 502}) == {"lost_responses_pending": 1}
+    assert qbo.get("item/1").status_code == 200  # reads and queries are not writes
+    assert qbo.query("select * from Item").json()["QueryResponse"]["Item"]
+    state = qbo.state()
+    assert (state["fault_200_pending"], state["lost_responses_pending"]) == (2, 1)
+
+    refused = qbo.post("customer", {"DisplayName": "Initech"})
+    assert refused.status_code == 200 and _error(refused)["code"] == "6000"
+    assert refused.json()["Fault"]["type"] == "ValidationFault"
+    batch = {"BatchItemRequest": [{"bId": "b1", "Customer": {"DisplayName": "Initech"}}]}
+    assert qbo.post("batch", batch).json()["Fault"]["type"] == "ValidationFault"
+    lost = qbo.post("batch", batch)  # done, but answered 502
+    assert lost.status_code == 502 and _error(lost)["code"] == "3100"
+    state = qbo.state()
+    assert [c["DisplayName"] for c in state["realms"][REALM]["Customer"]] == ["Initech"]
+    assert state["counters"]["fault_200_sent"] == 2 and state["counters"]["responses_lost"] == 1
+    assert (state["fault_200_pending"], state["lost_responses_pending"]) == (0, 0)
+
+    qbo.admin("fault_200", {"count": 3})
+    qbo.admin("lose_response", {"count": 3})
+    assert requests.delete(f"{qbo.url}/__admin/faults", timeout=10).json()["queued"] == 0
+    state = qbo.state()
+    assert (state["fault_200_pending"], state["lost_responses_pending"]) == (0, 0)
+    assert qbo.post("customer", {"DisplayName": "Umbrella"}).json()["Customer"]["DisplayName"] == "Umbrella"
 
 
 def test_per_minute_limits_answer_xml_429_and_recover(qbo: QboClient) -> None:

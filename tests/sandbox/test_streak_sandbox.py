@@ -346,3 +346,9 @@ def test_fault_responses_in_streak_format(client: Client) -> None:
     client.ok(client.admin("faults", {"kind": "status", "status": 500}))
     assert_streak_error(client.get("/v1/pipelines"), 500, "Internal server error")
     assert client.get("/v1/pipelines").status_code == 200
+
+    key = client.app.state_snapshot()["boxes"][0]["key"]
+    client.ok(client.admin("faults", {"kind": "lose", "status": 503, "path_prefix": f"/api/v2/boxes/{key}"}))
+    assert_streak_error(client.post(f"/v2/boxes/{key}/comments", {"message": "lost"}), 503, "unavailable")
+    assert [c["message"] for c in client.app.state_snapshot()["comments"][key]] == ["lost"]  # done anyway
+    assert_streak_error(client.admin("faults", {"kind": "drop"}), 400, "fault kind")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from sandbox.common.httpd import SandboxServer
+from sandbox.streak.app import StreakSandbox
 from sandbox.streak.seed import PIPELINE_KEY, TEAM_KEY
 from streak_hooks.errors import StreakAPIError, StreakTransientError
 from streak_hooks.hook import StreakHook
@@ -140,24 +142,29 @@ def test_wrong_api_key_is_one_clear_error_without_retries(
     assert ok is False and "401" in message and "/v1/users/me" in message and wrong_key not in message
 
 
-def test_api_key_never_in_logs_or_errors(
-    streak_hook: StreakHook, admin: Admin, caplog: pytest.LogCaptureFixture
-) -> None:
-    admin.fault(count=2, kind="status", status=429, retry_after=0.01)
-    admin.fault(count=1, kind="reset")
-    admin.fault(count=1, kind="status", status=500)
-    with caplog.at_level(logging.DEBUG):
-        streak_hook.get_pipelines()
-        with pytest.raises(StreakAPIError) as caught:
-            streak_hook.get_box("no-such-box")
-    assert caught.value.status == 404 and "Box not found" in str(caught.value)
-    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 4
-    assert API_KEY not in caplog.text and API_KEY not in str(caught.value)
-    assert API_KEY not in repr(streak_hook.settings)
-    # the key is registered with Airflow's secrets masker when the session is built
+def test_api_key_never_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    # A key no earlier test has used, so the masker check below proves this hook registered it.
+    api_key = f"sbx-streak-{uuid.uuid4().hex}"
     from airflow.sdk._shared.secrets_masker import redact
 
-    assert API_KEY not in str(redact(f"key={API_KEY}"))
+    assert api_key in str(redact(f"key={api_key}"))
+    with SandboxServer(StreakSandbox(api_key=api_key)) as server:
+        admin = Admin(server)
+        hook = StreakHook.from_params(base_url=f"{server.url}/api", api_key=api_key, **FAST_RETRIES)
+        admin.fault(count=2, kind="status", status=429, retry_after=0.01)
+        admin.fault(count=1, kind="reset")
+        admin.fault(count=1, kind="status", status=500)
+        with caplog.at_level(logging.DEBUG):
+            hook.get_pipelines()
+            with pytest.raises(StreakAPIError) as caught:
+                hook.get_box("no-such-box")
+        hook.close()
+    assert caught.value.status == 404 and "Box not found" in str(caught.value)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 4
+    assert api_key not in caplog.text and api_key not in str(caught.value)
+    assert api_key not in repr(hook.settings)
+    # the key is registered with Airflow's secrets masker when the session is built
+    assert api_key not in str(redact(f"key={api_key}"))
 
 
 def test_set_box_field_round_trip(streak_hook: StreakHook, admin: Admin) -> None:
