@@ -71,11 +71,14 @@ def start_sandboxes(ports: dict[str, int]) -> dict[str, SandboxServer]:
     return {name: SandboxServer(load_app(name), port=port).start() for name, port in ports.items()}
 
 
-def connection_env(servers: dict[str, SandboxServer], state_db: Path) -> dict[str, str]:
-    """AIRFLOW_CONN_* variables that point every hook at the sandboxes and the demo state store."""
+def connection_env(
+    servers: dict[str, SandboxServer], state_db: Path, streak_key: str = DEFAULT_API_KEY
+) -> dict[str, str]:
+    """AIRFLOW_CONN_* variables that point every hook at the sandboxes and a SQLite state store
+    (used by ``make run``/``make up`` and by the DAG tests)."""
     env = {
         "AIRFLOW_CONN_STREAK_DEFAULT": json.dumps(
-            {"conn_type": "streak", "host": servers["streak"].url + "/api", "password": DEFAULT_API_KEY}
+            {"conn_type": "streak", "host": servers["streak"].url + "/api", "password": streak_key}
         ),
         "AIRFLOW_CONN_ERP_SYNC_STATE": json.dumps({"conn_type": "sqlite", "host": str(state_db)}),
     }

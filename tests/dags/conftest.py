@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,12 +12,6 @@ from typing import Any
 import pytest
 
 from sandbox.common.httpd import SandboxServer
-from sandbox.quickbooks.app import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    DEFAULT_REALM_ID,
-    DEFAULT_REFRESH_TOKEN,
-)
 from sync_core.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,6 +62,7 @@ class SyncEnv:
 
 @pytest.fixture
 def sync_env(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SyncEnv]:
+    from sandbox.demo import connection_env
     from sandbox.quickbooks.app import QuickBooksSandbox
     from sandbox.streak.app import StreakSandbox
 
@@ -77,30 +71,8 @@ def sync_env(airflow_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     state_db = tmp_path / "state.db"
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     monkeypatch.delenv("STREAK_ERP_STATE_URL", raising=False)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_STREAK_DEFAULT",
-        json.dumps({"conn_type": "streak", "host": streak.url + "/api", "password": STREAK_KEY}),
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_ERP_SYNC_STATE", json.dumps({"conn_type": "sqlite", "host": str(state_db)})
-    )
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_QUICKBOOKS_DEFAULT",
-        json.dumps(
-            {
-                "conn_type": "quickbooks",
-                "login": DEFAULT_CLIENT_ID,
-                "password": DEFAULT_CLIENT_SECRET,
-                "extra": {
-                    "realm_id": DEFAULT_REALM_ID,
-                    "refresh_token": DEFAULT_REFRESH_TOKEN,
-                    "environment": "sandbox",
-                    "api_base_url": qbo.url + "/v3",
-                    "discovery_url": qbo.url + "/discovery",
-                },
-            }
-        ),
-    )
+    for name, value in connection_env({"streak": streak, "quickbooks": qbo}, state_db, STREAK_KEY).items():
+        monkeypatch.setenv(name, value)
     try:
         yield SyncEnv(streak, qbo, f"sqlite:///{state_db}")
     finally:
