@@ -14,16 +14,7 @@ WON = ["Closed-Won"]
 
 
 def _detect(hook, store: StateStore, admin: Admin, claimant: str, **window) -> list[str]:
-    found = detect_won_boxes(
-        hook,
-        store,
-        pipeline_name="Sales",
-        trigger_stages=WON,
-        claimant=claimant,
-        now_ms=admin.app.clock.now_ms(),
-        window=DetectionWindow(**window) if window else None,
-    )
-    return [b.key for b in found.boxes]
+    return [b.key for b in _detection(hook, store, admin, claimant, **window).boxes]
 
 
 def _won_keys(admin: Admin) -> set[str]:
