@@ -13,6 +13,7 @@ from sandbox.common.httpd import SandboxApp, SandboxServer
 APPS = {
     "streak": "sandbox.streak.app:StreakSandbox",
     "quickbooks": "sandbox.quickbooks.app:QuickBooksSandbox",
+    "netsuite": "sandbox.netsuite.app:NetSuiteSandbox",
 }
 
 

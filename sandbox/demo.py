@@ -2,7 +2,8 @@
 
 ``run``: SQLite metadata DB under a project-local ``AIRFLOW_HOME``, the vendor sandboxes started and
 seeded on loopback, each sync DAG run once with ``airflow dags test``, a summary printed from the
-state store and the sandboxes, and everything it started stopped again.
+state store and the sandboxes, and everything it started stopped again. ``--erp netsuite`` (or
+``STREAK_ERP_TARGET=netsuite make run``) sends the deals to the NetSuite sandbox instead of QuickBooks.
 
 ``up``: the same sandboxes plus Airflow's scheduler, dag-processor, triggerer and api-server
 (UI on http://127.0.0.1:8080, parallelism 4, nothing bound beyond loopback) until Ctrl-C.
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sandbox.common.httpd import SandboxServer
+from sandbox.netsuite import app as netsuite_app
 from sandbox.quickbooks.app import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -30,7 +32,9 @@ from sandbox.quickbooks.app import (
 from sandbox.streak.app import DEFAULT_API_KEY
 
 REPO = Path(__file__).resolve().parents[1]
-SANDBOXES = ("streak", "quickbooks")
+SANDBOXES = ("streak", "quickbooks", "netsuite")
+NETSUITE_CONCURRENCY = 5  # the sandbox account's concurrency limit; also sizes the erp_netsuite pool
+TARGET_ENV = "STREAK_ERP_TARGET"  # which ERP `make run` sends the deals to (default: include/sync.yaml's)
 
 
 def airflow_home() -> Path:
@@ -97,7 +101,41 @@ def connection_env(
             },
         }
     )
+    if "netsuite" in servers:
+        env["AIRFLOW_CONN_NETSUITE_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "netsuite",
+                "host": servers["netsuite"].url + "/services/rest",
+                "login": netsuite_app.DEFAULT_CONSUMER_KEY,
+                "password": netsuite_app.DEFAULT_CONSUMER_SECRET,
+                "extra": {
+                    "account_id": netsuite_app.DEFAULT_ACCOUNT_ID,
+                    "token_id": netsuite_app.DEFAULT_TOKEN_ID,
+                    "token_secret": netsuite_app.DEFAULT_TOKEN_SECRET,
+                    "concurrency_limit": NETSUITE_CONCURRENCY,
+                    "backoff_initial": 0.2,
+                    "backoff_max": 5,
+                    "poll_interval": 0.2,
+                },
+            }
+        )
     return env
+
+
+def target_config(erp: str, folder: Path) -> Path:
+    """A copy of the sync configuration whose pipeline rules all target ``erp`` (for `make run`)."""
+    import yaml
+
+    from sync_core.config import default_config_path, load_config
+
+    source = default_config_path()
+    data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    for rule in data.get("pipelines") or []:
+        rule["erp"] = erp
+    path = folder / f"sync-{erp}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    load_config(path)  # fails here, naming the file, if the target is not a known ERP
+    return path
 
 
 def airflow(args: list[str], env: dict[str, str], log: Path | None = None) -> subprocess.CompletedProcess:
@@ -149,10 +187,18 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = 
     )
     print(f"Documents: {documents.get('created', 0)} created, {documents.get('failed', 0)} failed")
     print(f"Written back to Streak: {written}")
-    realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
-    print(
-        f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, {len(realm['Invoice'])} invoices"
-    )
+    if erp == "netsuite":
+        counts = servers["netsuite"].app.state_snapshot()["counts"]
+        print(
+            f"NetSuite sandbox now holds {counts.get('customer', 0)} customers, "
+            f"{counts.get('salesOrder', 0)} sales orders, {counts.get('invoice', 0)} invoices"
+        )
+    else:
+        realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
+        print(
+            f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, "
+            f"{len(realm['Invoice'])} invoices"
+        )
     quarantined = store.quarantine_list()
     print(f"Quarantined: {len(quarantined)}")
     for row in quarantined:
@@ -171,6 +217,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name, server in servers.items():
             print(f"{name} sandbox on {server.url}")
         env.update(connection_env(servers, state_db))
+        erp = args.erp or os.environ.get(TARGET_ENV) or ""
+        if erp:
+            env["STREAK_ERP_SYNC_CONFIG"] = str(target_config(erp, home))
+            print(f"target ERP: {erp}")
         dag_id = "streak_deals_to_erp"
         log = home / f"{dag_id}.log"
         print(f"running {dag_id} once (airflow dags test; log: {log}) ...", flush=True)
@@ -181,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not ok:
             print(log.read_text()[-4000:])
             return 1
-        print_summary(servers, state_db)
+        print_summary(servers, state_db, erp or "quickbooks")
         return 0
     finally:
         for server in servers.values():
@@ -197,10 +247,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     env = base_env(home)
     if not _migrate(home, env):
         return 1
-    servers = start_sandboxes({"streak": 8401, "quickbooks": 8402})
+    servers = start_sandboxes({"streak": 8401, "quickbooks": 8402, "netsuite": 8403})
     env.update(connection_env(servers, fresh_state_db(home)))
     for erp in ("quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"):
-        airflow(["pools", "set", f"erp_{erp}", "4", f"concurrent {erp} writers"], env)
+        slots = NETSUITE_CONCURRENCY if erp == "netsuite" else 4  # NetSuite: the account's limit
+        airflow(["pools", "set", f"erp_{erp}", str(slots), f"concurrent {erp} writers"], env)
     if os.getpgrp() != os.getpid():
         os.setpgrp()  # one process group: `make down` stops everything with one signal
     _pidfile(home).write_text(str(os.getpgrp()))
@@ -271,7 +322,13 @@ def cmd_down(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox.demo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run every sync DAG once against the sandboxes and print a summary")
+    run = sub.add_parser("run", help="run every sync DAG once against the sandboxes and print a summary")
+    run.add_argument(
+        "--erp",
+        choices=["quickbooks", "netsuite"],
+        default=None,
+        help=f"target ERP (default: ${TARGET_ENV}, else include/sync.yaml's first rule)",
+    )
     sub.add_parser("up", help="Airflow UI on 127.0.0.1:8080 with the sandboxes")
     sub.add_parser("down", help="stop what `up` started")
     args = parser.parse_args(argv)

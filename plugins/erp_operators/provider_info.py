@@ -134,6 +134,12 @@ CONNECTION_TYPES: dict[str, dict[str, Any]] = {
             "account_id": _field("Account ID", "As shown in NetSuite, e.g. 1234567 or 1234567_SB1."),
             "token_id": _field("Token ID", "Token-based authentication token id."),
             "token_secret": _field("Token secret", "Token-based authentication token secret.", secret=True),
+            "concurrency_limit": _field(
+                "Concurrency limit",
+                "The account's concurrent request limit (Integration Governance); sizes the erp_netsuite pool.",
+                json_type="integer",
+                default=5,
+            ),
             "timeout": _TIMEOUT,
         },
     },

@@ -10,8 +10,9 @@ from erp_operators.contract import ERPConnector
 # name -> "module:Class"; aliases point at the same entry.
 CONNECTORS: dict[str, str] = {
     "quickbooks": "erp_operators.quickbooks.connector:QuickBooksConnector",
+    "netsuite": "erp_operators.netsuite.connector:NetSuiteConnector",
 }
-ALIASES: dict[str, str] = {"qbo": "quickbooks", "quickbooks_online": "quickbooks"}
+ALIASES: dict[str, str] = {"qbo": "quickbooks", "quickbooks_online": "quickbooks", "ns": "netsuite"}
 
 
 def available_erps() -> list[str]:

@@ -262,8 +262,131 @@ class QuickBooksHarness(Harness):
         self.sandbox.stop()
 
 
+class NetSuiteHarness(Harness):
+    """NetSuite connector against ``sandbox.netsuite`` (fast backoff; batches from three records on)."""
+
+    name = "netsuite"
+    item_defaults = {"income_account_ref": "54"}
+    features = frozenset({"payments", "stock"})
+
+    def __init__(self, tmp_path: Path) -> None:
+        from tests.netsuite.ns_admin import NSSandbox
+
+        super().__init__(tmp_path)
+        self.sandbox = NSSandbox()
+        self._connectors: list[ERPConnector] = []
+
+    def connector(self) -> ERPConnector:
+        from erp_operators.netsuite.connector import NetSuiteConnector
+        from tests.netsuite.ns_admin import SETTINGS
+
+        conn = NetSuiteConnector(
+            config=self.sandbox.config(), store=self.store, settings=SETTINGS, bulk_threshold=2
+        )
+        self._connectors.append(conn)
+        return conn
+
+    def snapshot(self) -> ERPState:
+        records = self.sandbox.state()["records"]
+        customers = records.get("customer", [])
+        names = {c["id"]: c["entityId"] for c in customers}
+        items = {
+            i["id"]: i.get("displayName") or i["itemId"]
+            for kind in ("inventoryItem", "nonInventorySaleItem", "serviceSaleItem")
+            for i in records.get(kind, [])
+        }
+        documents = [
+            DocumentState(
+                external_key=doc.get("externalId") or f"?{doc['id']}",
+                customer_name=names.get(doc["entity"]["id"], "?"),
+                total=Decimal(str(doc["total"])).quantize(Decimal("0.01")),
+                lines=tuple(
+                    (
+                        items[line["item"]["id"]],
+                        Decimal(str(line["quantity"])),
+                        Decimal(str(line["rate"])),
+                        Decimal(str(line["amount"])).quantize(Decimal("0.01")),
+                    )
+                    for line in doc["item"]["items"]
+                ),
+                number=str(doc.get("tranId", "")),
+            )
+            for kind in ("salesOrder", "invoice")
+            for doc in records.get(kind, [])
+            if not doc.get("createdFrom")  # an invoice transformed from an order is not a second document
+        ]
+        return ERPState(
+            customers=tuple(sorted((c["entityId"], c.get("email", "")) for c in customers)),
+            items=tuple(sorted(items.values())),
+            documents=tuple(sorted(documents, key=lambda d: d.external_key)),
+        )
+
+    def reset(self) -> None:
+        for conn in self._connectors:
+            conn.close()
+        self._connectors.clear()
+        self.sandbox.reset()
+        self.store = self._new_store()
+
+    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
+        spec: dict[str, Any] = {"kind": "status", "status": status, "path_prefix": "/services/rest/"}
+        if rate:
+            spec.update(mode="random", rate=rate, seed=7)
+        else:
+            spec.update(count=count)
+        self.sandbox.admin("POST", "faults", spec)
+
+    def clear_faults(self) -> None:
+        self.sandbox.admin("DELETE", "faults")
+
+    def faults_injected(self) -> int:
+        return sum(self.sandbox.admin("GET", "faults")["injected"].values())
+
+    def seed_customer(self, display_name: str, email: str = "") -> str:
+        body: dict[str, Any] = {
+            "entityId": display_name,
+            "companyName": display_name,
+            "subsidiary": {"id": "1"},
+        }
+        if email:
+            body["email"] = email
+        return self.sandbox.seed("customer", body)
+
+    def existing_item_name(self) -> str:
+        return "Hours"
+
+    def record_payment(self, document_erp_id: str, amount: Decimal) -> str:
+        invoice = next(i for i in self.sandbox.records("invoice") if i["id"] == document_erp_id)
+        applied = {"doc": {"id": document_erp_id}, "apply": True, "amount": float(amount)}
+        body = {
+            "customer": {"id": invoice["entity"]["id"]},
+            "payment": float(amount),
+            "tranDate": "2026-11-25",
+            "apply": {"items": [applied]},
+        }
+        return self.sandbox.seed("customerPayment", body)
+
+    def seed_stock(self, sku: str, quantity: Decimal) -> None:
+        self.sandbox.seed(
+            "inventoryItem",
+            {
+                "externalId": sku,
+                "itemId": f"Stock {sku}",
+                "quantityOnHand": float(quantity),
+                "assetAccount": {"id": "80"},
+                "cogsAccount": {"id": "81"},
+            },
+        )
+
+    def close(self) -> None:
+        for conn in self._connectors:
+            conn.close()
+        self.sandbox.stop()
+
+
 HARNESSES: dict[str, Callable[[Path], Harness]] = {
     "quickbooks": QuickBooksHarness,
+    "netsuite": NetSuiteHarness,
 }
 
 

@@ -1,3 +1,3 @@
-"""NetSuite (SuiteTalk REST): connection hook; the connector comes with its issue."""
+"""NetSuite (SuiteTalk REST, token-based auth): hook, client, payloads and the connector."""
 
 from __future__ import annotations

@@ -2,7 +2,13 @@
 
 Connection fields: ``login`` = consumer key, ``password`` = consumer secret, ``host`` = optional REST
 base URL override (a local sandbox is reached this way). Extras (see ``provider_info``): ``account_id``
-(required), ``token_id``, ``token_secret``, ``timeout``.
+(required), ``token_id``, ``token_secret``, ``concurrency_limit`` (the account's concurrent-request
+limit, default 5; sizes the Airflow pool, see :func:`pool_slots`), ``timeout``. Advanced extras, read
+from the extra JSON: ``max_attempts`` (default 6), ``backoff_initial`` / ``backoff_max`` (seconds,
+default 1 / 60), ``poll_interval`` (async job polling, default 1 s).
+
+``get_conn()`` builds the :class:`~erp_operators.netsuite.client.NetSuiteClient` on first use;
+``session`` is the signed ``requests.Session`` under it.
 
 Requests are signed with OAuth 1.0a HMAC-SHA256; the ``realm`` is the account id exactly as given,
 the host is the account id lower-cased with ``_`` -> ``-`` (``1234567_SB1`` ->
@@ -19,6 +25,8 @@ from erp_operators.hook_base import ConnectionHook
 
 if TYPE_CHECKING:
     import requests
+
+    from erp_operators.netsuite.client import NetSuiteClient
 
 # Cheap, permission-light endpoint used by test_connection (lists one record type's metadata).
 TEST_ENDPOINT = "record/v1/metadata-catalog"
@@ -47,6 +55,11 @@ class NetSuiteConfig:
     token_secret: str = field(repr=False)
     base_url: str
     timeout: float = 30.0
+    concurrency_limit: int = 5
+    max_attempts: int = 6
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    poll_interval: float = 1.0
 
     def __post_init__(self) -> None:
         missing = [
@@ -62,6 +75,39 @@ class NetSuiteConfig:
         ]
         if missing:
             raise ValueError(f"NetSuite connection is missing {', '.join(missing)}")
+        if self.concurrency_limit < 1 or self.max_attempts < 1:
+            raise ValueError("NetSuite connection: concurrency_limit and max_attempts must be at least 1")
+
+
+ADVANCED_EXTRAS = {
+    "max_attempts": int,
+    "backoff_initial": float,
+    "backoff_max": float,
+    "poll_interval": float,
+}
+
+
+def advanced_extras(extra: dict[str, Any], conn_id: str = "") -> dict[str, Any]:
+    """The advanced extras present in ``extra``, typed (a bad value names the connection and key)."""
+    values: dict[str, Any] = {}
+    for name, kind in ADVANCED_EXTRAS.items():
+        raw = extra.get(name)
+        if raw in (None, ""):
+            continue
+        try:
+            values[name] = kind(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"connection {conn_id!r} extra {name!r} must be a number, not {raw!r}") from None
+    return values
+
+
+def pool_slots(config: NetSuiteConfig, share: float = 1.0) -> int:
+    """Airflow pool size for NetSuite writers: the account's concurrency limit (times ``share``).
+
+    Each connector sends one request at a time, so a pool of this size keeps the sync within the
+    account limit; pass ``share`` < 1 when other integrations use the same account.
+    """
+    return max(1, int(config.concurrency_limit * share))
 
 
 class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
@@ -78,6 +124,14 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
     def __init__(self, netsuite_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(netsuite_conn_id, **kwargs)
         self._session: requests.Session | None = None
+        self._client: NetSuiteClient | None = None
+
+    @classmethod
+    def from_config(cls, config: NetSuiteConfig) -> NetSuiteHook:
+        """A hook that needs no Airflow connection (tests, CLI)."""
+        hook = cls(netsuite_conn_id="")
+        hook._config = config
+        return hook
 
     def _build_config(self, conn: Any, extras: dict[str, Any]) -> NetSuiteConfig:
         account_id = (extras["account_id"] or "").strip()
@@ -91,13 +145,30 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
             if conn.host
             else (rest_base_url(account_id) if account_id else ""),
             timeout=extras["timeout"],
+            concurrency_limit=extras["concurrency_limit"],
+            **advanced_extras(conn.extra_dejson or {}, conn.conn_id),
         )
 
     def url(self, endpoint: str) -> str:
         """Absolute URL of an endpoint relative to ``/services/rest/`` (e.g. ``query/v1/suiteql``)."""
         return f"{self.config.base_url}/{endpoint.lstrip('/')}"
 
-    def get_conn(self) -> requests.Session:
+    def get_conn(self) -> NetSuiteClient:
+        """The (cached) REST client of this account, built on first use."""
+        if self._client is None:
+            from erp_operators.netsuite.client import NetSuiteClient
+
+            self._client = NetSuiteClient(self.config, self.session)
+        return self._client
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session = None
+        self._client = None
+
+    @property
+    def session(self) -> requests.Session:
         """A ``requests.Session`` that signs every request with OAuth 1.0a HMAC-SHA256."""
         if self._session is None:
             import requests
@@ -105,6 +176,7 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
 
             cfg = self.config
             session = requests.Session()
+            session.trust_env = False  # proxies from the environment must not capture a loopback sandbox
             session.auth = OAuth1(
                 cfg.consumer_key,
                 client_secret=cfg.consumer_secret,
@@ -123,7 +195,7 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
 
         try:
             cfg = self.config
-            response = self.get_conn().get(
+            response = self.session.get(
                 self.url(TEST_ENDPOINT), params={"select": "customer"}, timeout=cfg.timeout
             )
         except ValueError as exc:

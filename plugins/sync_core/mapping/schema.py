@@ -247,6 +247,22 @@ class ValidationSpec(Strict):
     tolerance: Decimal = Decimal("0.01")
 
 
+class ERPDefaults(Strict):
+    """ERP internal ids written on every record of a kind, and ERP-specific choices.
+
+    NetSuite: ``customer: {subsidiary: "1"}``, ``document: {subsidiary, location, department}``,
+    ``inventory_item: {assetAccount, cogsAccount}``, ``currencies: {USD: "1"}`` (ISO code -> currency
+    internal id), ``invoice_from_order`` (transform each sales order into an invoice).
+    """
+
+    customer: dict[str, str] = {}
+    item: dict[str, str] = {}
+    inventory_item: dict[str, str] = {}
+    document: dict[str, str] = {}
+    currencies: dict[Currency, str] = {}
+    invoice_from_order: bool = False
+
+
 class LookupsFile(Strict):
     """A shared lookups file: lookup tables, product catalogues and exchange rates."""
 
@@ -278,6 +294,7 @@ class Mapping(LookupsFile):
     lines: LinesSpec = LinesSpec()
     items: ItemsSpec = ItemsSpec()
     validation: ValidationSpec = ValidationSpec()
+    erp_defaults: ERPDefaults = ERPDefaults()
     source: str = Field(default="", exclude=True)
 
     @property

@@ -1,0 +1,762 @@
+"""NetSuiteConnector: the ERP connector contract for NetSuite (SuiteTalk REST, token-based auth).
+
+* Customers and items carry ``externalId`` = the Streak key and are written with the upsert
+  (``PUT {type}/eid:{key}``), so a retry or a lost answer can never make a second copy. Before
+  writing: the ledger (same payload hash -> ``unchanged``), then SuiteQL by ``externalid``, then by
+  e-mail / name (a record a human made is linked, ``matched``, and only its differing fields are
+  patched). More than ``bulk_threshold`` new records go through the async batch (<= 100 per job).
+* Sales documents: one per box, ``externalId`` = box key. The ledger, then SuiteQL by
+  ``externalid`` are searched before a ``POST``; a ``DUP_RCRD`` answer (an earlier attempt did
+  land) is resolved by looking the order up. When ``erp_defaults.invoice_from_order`` is set, each
+  sales order is transformed into an invoice (``!transform/invoice``) unless an invoice
+  ``createdfrom`` it exists already. The receipt's ``erp_number`` is the order's ``tranId``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, TypeVar
+
+from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
+from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
+from erp_operators.netsuite import payloads
+from erp_operators.netsuite.client import BATCH_MAX, NetSuiteClient, quote
+from erp_operators.netsuite.hook import NetSuiteConfig, NetSuiteHook
+from erp_operators.netsuite.payloads import NetSuiteSettings
+from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus, payload_hash
+from sync_core.canonical import Customer, Item, Payment, SalesDocument
+
+log = logging.getLogger(__name__)
+
+R = TypeVar("R")
+CUSTOMER_COLUMNS = "id, externalid, entityid, companyname, email, phone, isperson, firstname, lastname"
+ITEM_COLUMNS = "id, externalid, itemid, displayname, itemtype"
+TRANSACTION_COLUMNS = "id, externalid, tranid, type"
+# Fields of a customer a human made that the sync never changes when it links to it.
+FOREIGN_IMMUTABLE = frozenset({"externalId", "subsidiary", "currency", "isPerson"})
+TABLES = {"customer": "customer", "salesOrder": "transaction", "invoice": "transaction"}  # else item
+ITEM_TYPES_BY_CODE = {
+    "InvtPart": "inventoryItem",
+    "NonInvtPart": "nonInventorySaleItem",
+    "Service": "serviceSaleItem",
+}
+
+
+@dataclass
+class _Pending:
+    """One record on its way to NetSuite."""
+
+    index: int
+    key: str
+    payload: dict[str, Any]
+    digest: str
+    rtype: str = ""
+
+
+def _same(wanted: Any, actual: Any) -> bool:
+    if isinstance(wanted, bool):
+        return str(actual) in (("T", "true", "True") if wanted else ("F", "false", "False", "None", ""))
+    if isinstance(wanted, int | float):
+        try:
+            return Decimal(str(wanted)) == Decimal(str(actual))
+        except ArithmeticError:
+            return False
+    return str(wanted).strip() == str(actual if actual is not None else "").strip()
+
+
+def differences(
+    payload: Mapping[str, Any], row: Mapping[str, Any], skip: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Fields of ``payload`` whose value differs from the SuiteQL ``row``.
+
+    Only columns the query selected are compared; sublists (addresses, lines) are not.
+    """
+    changed: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in skip or key.lower() not in row:  # compare only what was read back
+            continue
+        if isinstance(value, dict):
+            if "items" in value:
+                continue
+            if not _same(value.get("id"), row.get(key.lower())):
+                changed[key] = value
+        elif not _same(value, row.get(key.lower())):
+            changed[key] = value
+    return changed
+
+
+class NetSuiteConnector(ERPConnector):
+    """NetSuite through its REST web services (see module docstring)."""
+
+    erp_name: ClassVar[str] = "netsuite"
+    display_name: ClassVar[str] = "NetSuite"
+    document_noun: ClassVar[str] = "Sales order"
+
+    def __init__(
+        self,
+        hook: NetSuiteHook | None = None,
+        *,
+        conn_id: str = NetSuiteHook.default_conn_name,
+        store: Any = None,
+        config: NetSuiteConfig | None = None,
+        settings: NetSuiteSettings | None = None,
+        bulk_threshold: int = 5,
+    ) -> None:
+        if hook is None:
+            hook = NetSuiteHook.from_config(config) if config else NetSuiteHook(conn_id)
+        self.hook = hook
+        self._store = store
+        self._settings = settings
+        self.bulk_threshold = bulk_threshold
+
+    # -- plumbing -------------------------------------------------------------------------------
+    @property
+    def client(self) -> NetSuiteClient:
+        return self.hook.get_conn()
+
+    @property
+    def store(self) -> Any:
+        if self._store is None:
+            from sync_core.state import StateStore
+
+            self._store = StateStore.from_connection().create_all()
+        return self._store
+
+    @property
+    def settings(self) -> NetSuiteSettings:
+        if self._settings is None:
+            from sync_core.mapping import load_mapping
+
+            self._settings = NetSuiteSettings.from_mapping(load_mapping(self.erp_name))
+        return self._settings
+
+    def close(self) -> None:
+        self.hook.close()
+
+    def _ledger(self, entity: str, keys: Sequence[str]) -> dict[str, Any]:
+        return self.store.ledger_get_many(self.erp_name, entity, keys)
+
+    @staticmethod
+    def _failed(
+        key: str, entity: str, exc: ERPError | str, digest: str = "", cls: ErrorClass | None = None
+    ) -> Receipt:
+        if isinstance(exc, ERPError):
+            return Receipt.failed(key, entity, exc.error_class, exc.message, digest)
+        return Receipt.failed(key, entity, cls or ErrorClass.VALIDATION, exc, digest)
+
+    def _prepare(
+        self,
+        entity: str,
+        records: Sequence[R],
+        key: Callable[[R], str],
+        build: Callable[[R], dict[str, Any]],
+        known: Callable[[R], Receipt | None] = lambda record: None,
+    ) -> tuple[dict[int, Receipt], dict[str, int], list[_Pending]]:
+        """First record of each key gets a payload; returns settled receipts, first index per key, the rest."""
+        receipts: dict[int, Receipt] = {}
+        first_of: dict[str, int] = {}
+        todo: list[_Pending] = []
+        for i, record in enumerate(records):
+            k = key(record)
+            if k in first_of:
+                continue
+            first_of[k] = i
+            if (receipt := known(record)) is not None:
+                receipts[i] = receipt
+                continue
+            try:
+                payload = build(record)
+            except payloads.PayloadError as exc:
+                receipts[i] = self._failed(k, entity, str(exc))
+                continue
+            todo.append(_Pending(i, k, payload, payload_hash(payload)))
+        return receipts, first_of, todo
+
+    @staticmethod
+    def _ledger_hit(entity: str, p: _Pending, entry: Any, same_payload: bool) -> Receipt | None:
+        if not entry or not entry.erp_id or entry.status == "failed":
+            return None
+        if same_payload and entry.payload_hash != p.digest:
+            return None
+        return Receipt(
+            p.key,
+            entity,
+            ReceiptStatus.UNCHANGED,
+            entry.erp_id,
+            entry.erp_number or "",
+            payload_hash=p.digest,
+        )
+
+    @staticmethod
+    def _in_order(
+        records: Sequence[Any],
+        receipts: Mapping[int, Receipt],
+        first_of: Mapping[str, int],
+        key: Callable[[Any], str],
+    ) -> list[Receipt]:
+        return [receipts[i] if i in receipts else receipts[first_of[key(r)]] for i, r in enumerate(records)]
+
+    def _write_new(
+        self, entity: str, pending: Sequence[_Pending], what: Callable[[_Pending], str], method: str = "PUT"
+    ) -> dict[int, tuple[str, ERPError | None]]:
+        """Write new records (upsert by external id, or POST); ``index -> (id, error)``.
+
+        Up to ``bulk_threshold`` records go one by one; more go through the async batch, at most 100
+        per job and one record type per job. A batch that stays down (retriable) marks its chunk and
+        every later one retriable and stops; a refused batch fails only its own chunk.
+        """
+        out: dict[int, tuple[str, ERPError | None]] = {}
+        if len(pending) <= self.bulk_threshold:
+            for p in pending:
+                try:
+                    if method == "PUT":
+                        record_id = self.client.upsert(p.rtype, p.key, p.payload, what(p))
+                    else:
+                        record_id = self.client.create(p.rtype, p.payload, what(p))
+                    out[p.index] = (record_id, None)
+                except ERPAuthError:
+                    raise
+                except ERPError as exc:
+                    out[p.index] = ("", exc)
+            return out
+        chunks: list[list[_Pending]] = []
+        for rtype in dict.fromkeys(p.rtype for p in pending):
+            same = [p for p in pending if p.rtype == rtype]
+            chunks += [same[i : i + BATCH_MAX] for i in range(0, len(same), BATCH_MAX)]
+        for n, chunk in enumerate(chunks):
+            label = f"a batch of {len(chunk)} {chunk[0].rtype} record(s)"
+            try:
+                results = self.client.batch(chunk[0].rtype, method, [p.payload for p in chunk], label)
+            except ERPAuthError:
+                raise
+            except ERPError as exc:
+                retriable = isinstance(exc, ERPRetriableError)
+                for later in chunks[n:] if retriable else [chunk]:
+                    for p in later:
+                        out[p.index] = ("", exc)
+                if retriable:
+                    break
+                continue
+            for p, result in zip(chunk, results, strict=True):
+                if result.ok:
+                    out[p.index] = (result.id, None)
+                else:
+                    out[p.index] = ("", result.error or ERPRetriableError(f"{what(p)}: no batch result"))
+        self._fill_missing_ids(pending, out)
+        return out
+
+    def _fill_missing_ids(
+        self, pending: Sequence[_Pending], out: dict[int, tuple[str, ERPError | None]]
+    ) -> None:
+        """A batch result that said "done" without an id: find the record by its external id."""
+        missing = [p for p in pending if p.index in out and out[p.index][1] is None and not out[p.index][0]]
+        if not missing:
+            return
+        table = TABLES.get(missing[0].rtype, "item")
+        try:
+            rows = self.client.select_in(table, "id, externalid", "externalid", [p.key for p in missing])
+        except ERPAuthError:
+            raise
+        except ERPError as exc:
+            for p in missing:
+                out[p.index] = ("", exc)
+            return
+        found = {str(r["externalid"]): str(r["id"]) for r in rows}
+        for p in missing:
+            out[p.index] = (
+                (found[p.key], None)
+                if p.key in found
+                else (
+                    "",
+                    ERPRetriableError(f"NetSuite reported {p.rtype} {p.key} written but has no such record"),
+                )
+            )
+
+    # -- contract -------------------------------------------------------------------------------
+    def health_check(self) -> tuple[bool, str]:
+        return self.hook.test_connection()
+
+    def upsert_customers(self, customers: Sequence[Customer]) -> list[Receipt]:
+        entity = ENTITY_CUSTOMER
+        receipts, first_of, todo = self._prepare(
+            entity, customers, lambda c: c.external_key, lambda c: payloads.customer_payload(c, self.settings)
+        )
+        for p in todo:
+            p.rtype = "customer"
+        ledger = self._ledger(entity, [p.key for p in todo])
+        remaining = []
+        for p in todo:
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=True)) is not None:
+                receipts[p.index] = hit
+            else:
+                remaining.append(p)
+        try:
+            self._settle_customers(remaining, ledger, receipts)
+        except ERPAuthError:
+            raise
+        except ERPError as exc:  # the lookups failed: nothing can be written safely
+            for p in remaining:
+                receipts.setdefault(p.index, self._failed(p.key, entity, exc, p.digest))
+        return self._in_order(customers, receipts, first_of, lambda c: c.external_key)
+
+    def _customer_rows(self, column: str, values: Sequence[str], lower: bool = False) -> list[dict[str, Any]]:
+        return self.client.select_in("customer", CUSTOMER_COLUMNS, column, values, lower=lower)
+
+    def _settle_customers(
+        self, remaining: list[_Pending], ledger: Mapping[str, Any], receipts: dict[int, Receipt]
+    ) -> None:
+        entity = ENTITY_CUSTOMER
+        if not remaining:
+            return
+        ours = {
+            str(r["externalid"]): r for r in self._customer_rows("externalid", [p.key for p in remaining])
+        }
+        linked_ids = [
+            ledger[p.key].erp_id
+            for p in remaining
+            if p.key not in ours and ledger.get(p.key) and ledger[p.key].erp_id
+        ]
+        by_id = {str(r["id"]): r for r in self._customer_rows("id", linked_ids)} if linked_ids else {}
+        unmatched = [
+            p
+            for p in remaining
+            if p.key not in ours and not (ledger.get(p.key) and ledger[p.key].erp_id in by_id)
+        ]
+        emails = [str(p.payload.get("email", "")) for p in unmatched if p.payload.get("email")]
+        names = [str(p.payload["entityId"]) for p in unmatched]
+        by_email: dict[str, dict[str, Any]] = {}
+        by_name: dict[str, dict[str, Any]] = {}
+        if emails:
+            for row in self._customer_rows("email", emails, lower=True):
+                by_email.setdefault(str(row.get("email") or "").lower(), row)
+        if names:
+            for column in ("entityid", "companyname"):
+                for row in self._customer_rows(column, names, lower=True):
+                    by_name.setdefault(str(row.get(column) or "").lower(), row)
+        to_create: list[_Pending] = []
+        for p in remaining:
+            try:
+                if (row := ours.get(p.key)) is not None:
+                    receipts[p.index] = self._refresh_ours(p, row)
+                    continue
+                entry = ledger.get(p.key)
+                row = (
+                    (by_id.get(entry.erp_id) if entry and entry.erp_id else None)
+                    or by_email.get(str(p.payload.get("email", "")).lower())
+                    or by_name.get(str(p.payload["entityId"]).lower())
+                )
+                if row is not None:
+                    receipts[p.index] = self._link_foreign(
+                        p, row, via_ledger=bool(entry and entry.erp_id == str(row["id"]))
+                    )
+                else:
+                    to_create.append(p)
+            except ERPAuthError:
+                raise
+            except ERPError as exc:
+                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+        leaders: dict[str, _Pending] = {}
+        followers: list[tuple[_Pending, _Pending]] = []
+        for p in to_create:
+            name = str(p.payload["entityId"]).casefold()
+            if name in leaders:
+                followers.append((p, leaders[name]))
+            else:
+                leaders[name] = p
+        written = self._write_new(entity, list(leaders.values()), lambda p: f"customer {p.key}")
+        for p in leaders.values():
+            record_id, error = written[p.index]
+            if error is None:
+                receipts[p.index] = Receipt(
+                    p.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=p.digest
+                )
+            elif error.code == "DUP_ENTITY":  # the name is taken: link to that customer, never a second one
+                rows = self._customer_rows("entityid", [p.payload["entityId"]], lower=True)
+                receipts[p.index] = (
+                    self._link_foreign(p, rows[0], via_ledger=False)
+                    if rows
+                    else self._failed(p.key, entity, error, p.digest)
+                )
+            else:
+                receipts[p.index] = self._failed(p.key, entity, error, p.digest)
+        for p, leader in followers:
+            lead = receipts[leader.index]
+            receipts[p.index] = (
+                Receipt(p.key, entity, ReceiptStatus.MATCHED, lead.erp_id, payload_hash=p.digest)
+                if lead.ok
+                else self._failed(p.key, entity, lead.message, p.digest, lead.error_class)
+            )
+
+    def _refresh_ours(self, p: _Pending, row: Mapping[str, Any]) -> Receipt:
+        """A customer/item we wrote before (found by external id): upsert again only if it changed."""
+        entity = ENTITY_CUSTOMER if p.rtype == "customer" else ENTITY_ITEM
+        if not differences(p.payload, row):
+            return Receipt(p.key, entity, ReceiptStatus.UNCHANGED, str(row["id"]), payload_hash=p.digest)
+        record_id = self.client.upsert(p.rtype, p.key, p.payload, f"{entity} {p.key}")
+        return Receipt(p.key, entity, ReceiptStatus.UPDATED, record_id, payload_hash=p.digest)
+
+    def _link_foreign(self, p: _Pending, row: Mapping[str, Any], via_ledger: bool) -> Receipt:
+        """Link to a customer found by e-mail or name; patch the fields that differ (never its keys)."""
+        entity = ENTITY_CUSTOMER
+        changes = differences(p.payload, row, FOREIGN_IMMUTABLE)
+        if row.get("isperson") == "T":
+            changes.pop("companyName", None)
+        if not changes:
+            status = ReceiptStatus.UNCHANGED if via_ledger else ReceiptStatus.MATCHED
+            return Receipt(p.key, entity, status, str(row["id"]), payload_hash=p.digest)
+        self.client.update("customer", str(row["id"]), changes, f"customer {p.key} (NetSuite id {row['id']})")
+        return Receipt(p.key, entity, ReceiptStatus.UPDATED, str(row["id"]), payload_hash=p.digest)
+
+    def resolve_items(self, items: Sequence[Item], create_missing: bool = True) -> list[Receipt]:
+        entity = ENTITY_ITEM
+
+        def mapped(item: Item) -> Receipt | None:
+            return Receipt(item.sku, entity, ReceiptStatus.MATCHED, item.erp_ref) if item.erp_ref else None
+
+        types = {i.sku: payloads.item_record_type(i) for i in items}
+        receipts, first_of, todo = self._prepare(
+            entity, items, lambda i: i.sku, lambda i: payloads.item_payload(i, self.settings), known=mapped
+        )
+        for p in todo:
+            p.rtype = types[p.key]
+        ledger = self._ledger(entity, [p.key for p in todo])
+        remaining = []
+        for p in todo:
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=False)) is not None:
+                receipts[p.index] = hit
+            else:
+                remaining.append(p)
+        try:
+            self._settle_items(remaining, receipts, create_missing)
+        except ERPAuthError:
+            raise
+        except ERPError as exc:
+            for p in remaining:
+                receipts.setdefault(p.index, self._failed(p.key, entity, exc, p.digest))
+        return self._in_order(items, receipts, first_of, lambda i: i.sku)
+
+    def _settle_items(
+        self, remaining: list[_Pending], receipts: dict[int, Receipt], create_missing: bool
+    ) -> None:
+        entity = ENTITY_ITEM
+        if not remaining:
+            return
+        select = self.client.select_in
+        ours = {
+            str(r["externalid"]): r
+            for r in select("item", ITEM_COLUMNS, "externalid", [p.key for p in remaining])
+        }
+        rest = [p for p in remaining if p.key not in ours]
+        by_sku: dict[str, dict[str, Any]] = {}
+        by_name: dict[str, dict[str, Any]] = {}
+        if rest:
+            for row in select("item", ITEM_COLUMNS, "itemid", [p.key for p in rest], lower=True):
+                by_sku.setdefault(str(row.get("itemid") or "").lower(), row)
+            names = [str(p.payload["itemId"]) for p in rest]
+            for column in ("itemid", "displayname"):
+                for row in select("item", ITEM_COLUMNS, column, names, lower=True):
+                    by_name.setdefault(str(row.get(column) or "").lower(), row)
+        to_create: list[_Pending] = []
+        for p in remaining:
+            if (row := ours.get(p.key)) is not None:
+                p.rtype = ITEM_TYPES_BY_CODE.get(str(row.get("itemtype")), p.rtype)
+                try:
+                    receipts[p.index] = self._refresh_ours(p, row)
+                except ERPAuthError:
+                    raise
+                except ERPError as exc:
+                    receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                continue
+            row = by_sku.get(p.key.lower()) or by_name.get(str(p.payload["itemId"]).lower())
+            if row is not None:
+                receipts[p.index] = Receipt(
+                    p.key, entity, ReceiptStatus.MATCHED, str(row["id"]), payload_hash=p.digest
+                )
+            elif create_missing:
+                to_create.append(p)
+            else:
+                receipts[p.index] = self._failed(
+                    p.key,
+                    entity,
+                    f"unknown product: no NetSuite item with external ID or name {p.key!r} "
+                    f"or name {p.payload['itemId']!r}",
+                    p.digest,
+                )
+        leaders: dict[str, _Pending] = {}
+        followers: list[tuple[_Pending, _Pending]] = []
+        for p in to_create:
+            name = str(p.payload["itemId"]).casefold()
+            if name in leaders:
+                followers.append((p, leaders[name]))
+            else:
+                leaders[name] = p
+        written = self._write_new(entity, list(leaders.values()), lambda p: f"item {p.key}")
+        for p in leaders.values():
+            record_id, error = written[p.index]
+            if error is None:
+                receipts[p.index] = Receipt(
+                    p.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=p.digest
+                )
+                continue
+            if error.code == "DUP_ITEM":
+                rows = select("item", ITEM_COLUMNS, "itemid", [p.payload["itemId"]], lower=True)
+                if rows:
+                    receipts[p.index] = Receipt(
+                        p.key, entity, ReceiptStatus.MATCHED, str(rows[0]["id"]), payload_hash=p.digest
+                    )
+                    continue
+            receipts[p.index] = self._failed(p.key, entity, error, p.digest)
+        for p, leader in followers:
+            lead = receipts[leader.index]
+            receipts[p.index] = (
+                Receipt(p.key, entity, ReceiptStatus.MATCHED, lead.erp_id, payload_hash=p.digest)
+                if lead.ok
+                else self._failed(p.key, entity, lead.message, p.digest, lead.error_class)
+            )
+
+    # -- documents --------------------------------------------------------------------------------
+    def create_documents(
+        self,
+        docs: Sequence[SalesDocument],
+        customer_refs: Mapping[str, str],
+        item_refs: Mapping[str, str],
+    ) -> list[Receipt]:
+        entity = ENTITY_DOCUMENT
+        by_key = {d.external_key: d for d in docs}
+
+        def build(doc: SalesDocument) -> dict[str, Any]:
+            return payloads.document_payload(
+                doc, customer_refs.get(doc.customer.external_key, ""), item_refs, self.settings
+            )
+
+        receipts, first_of, todo = self._prepare(entity, docs, lambda d: d.external_key, build)
+        for p in todo:
+            p.rtype = payloads.document_record_type(by_key[p.key])
+        ledger = self._ledger(entity, [p.key for p in todo])
+        unseen: list[_Pending] = []
+        for p in todo:
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=False)) is not None:
+                receipts[p.index] = hit
+            else:
+                unseen.append(p)
+        done: list[tuple[_Pending, str]] = []  # (pending, sales order id) needing an invoice check
+        try:
+            existing = (
+                {
+                    str(r["externalid"]): r
+                    for r in self.client.select_in(
+                        "transaction", TRANSACTION_COLUMNS, "externalid", [p.key for p in unseen]
+                    )
+                }
+                if unseen
+                else {}
+            )
+        except ERPAuthError:
+            raise
+        except ERPError as exc:  # cannot prove they do not exist yet: do not create blind
+            for p in unseen:
+                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+            unseen, existing = [], {}
+        to_create: list[_Pending] = []
+        for p in unseen:
+            if (row := existing.get(p.key)) is not None:
+                receipts[p.index] = self._doc_receipt(p, row, ReceiptStatus.UNCHANGED)
+                done.append((p, str(row["id"])))
+            else:
+                to_create.append(p)
+        written = self._write_new(entity, to_create, lambda p: f"{p.rtype} for box {p.key}", method="POST")
+        created_ids = [record_id for record_id, error in written.values() if error is None]
+        try:
+            numbers = (
+                {
+                    str(r["id"]): r
+                    for r in self.client.select_in("transaction", TRANSACTION_COLUMNS, "id", created_ids)
+                }
+                if created_ids
+                else {}
+            )
+        except ERPAuthError:
+            raise
+        except ERPError:
+            numbers = {}
+        for p in to_create:
+            record_id, error = written[p.index]
+            if error is None:
+                row = numbers.get(record_id) or {"id": record_id, "tranid": self._tran_id(p.rtype, record_id)}
+                receipts[p.index] = self._doc_receipt(p, row, ReceiptStatus.CREATED)
+                done.append((p, record_id))
+            elif error.code == "DUP_RCRD":  # an earlier attempt landed after all
+                receipts[p.index] = self._found_after_duplicate(p, error)
+                if receipts[p.index].ok:
+                    done.append((p, receipts[p.index].erp_id))
+            else:
+                receipts[p.index] = self._failed(p.key, entity, error, p.digest)
+        if self.settings.invoice_from_order:
+            self._ensure_invoices([(p, i) for p, i in done if p.rtype == "salesOrder"], by_key, receipts)
+        return self._in_order(docs, receipts, first_of, lambda d: d.external_key)
+
+    def _tran_id(self, rtype: str, record_id: str) -> str:
+        try:
+            record = self.client.get_record(rtype, record_id, f"{rtype} {record_id}")
+        except ERPAuthError:
+            raise
+        except ERPError:
+            return ""
+        return str((record or {}).get("tranId") or "")
+
+    def _found_after_duplicate(self, p: _Pending, error: ERPError) -> Receipt:
+        try:
+            rows = self.client.select_in("transaction", TRANSACTION_COLUMNS, "externalid", [p.key])
+        except ERPAuthError:
+            raise
+        except ERPError as exc:
+            return self._failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
+        if not rows:
+            return self._failed(p.key, ENTITY_DOCUMENT, error, p.digest)
+        return self._doc_receipt(p, rows[0], ReceiptStatus.UNCHANGED)
+
+    @staticmethod
+    def _doc_receipt(p: _Pending, row: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
+        return Receipt(
+            p.key,
+            ENTITY_DOCUMENT,
+            status,
+            str(row["id"]),
+            str(row.get("tranid") or ""),
+            payload_hash=p.digest,
+        )
+
+    def _ensure_invoices(
+        self,
+        orders: Sequence[tuple[_Pending, str]],
+        docs: Mapping[str, SalesDocument],
+        receipts: dict[int, Receipt],
+    ) -> None:
+        """Transform each sales order into an invoice once (an invoice created from it means done)."""
+        if not orders:
+            return
+        try:
+            invoiced = {
+                str(r["createdfrom"])
+                for r in self.client.select_in(
+                    "transaction",
+                    "id, tranid, createdfrom",
+                    "createdfrom",
+                    [i for _, i in orders],
+                    where="type = 'CustInvc'",
+                )
+            }
+        except ERPAuthError:
+            raise
+        except ERPError as exc:
+            for p, _ in orders:
+                receipts[p.index] = self._failed(
+                    p.key, ENTITY_DOCUMENT, f"invoice not checked: {exc.message}", p.digest, exc.error_class
+                )
+            return
+        for p, order_id in orders:
+            if order_id in invoiced:
+                continue
+            body = payloads.invoice_transform_body(docs[p.key])
+            try:
+                self.client.transform("salesOrder", order_id, "invoice", body, f"the invoice for box {p.key}")
+            except ERPAuthError:
+                raise
+            except ERPError as exc:
+                if exc.code == "DUP_RCRD":
+                    continue  # made by an earlier attempt whose answer was lost
+                if isinstance(exc, ERPRetriableError):
+                    receipts[p.index] = self._failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
+                else:  # the order stands; say why there is no invoice
+                    done = receipts[p.index]
+                    receipts[p.index] = Receipt(
+                        done.external_key,
+                        done.entity,
+                        done.status,
+                        done.erp_id,
+                        done.erp_number,
+                        message=f"sales order {done.erp_number} created, invoice not: {exc.message}",
+                        payload_hash=done.payload_hash,
+                    )
+
+    # -- reads ------------------------------------------------------------------------------------
+    def read_payments(self, since: datetime) -> list[Payment]:
+        moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+        stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
+        rows = self.client.suiteql(
+            "SELECT id, tranid, trandate, total, currency FROM transaction WHERE type = 'CustPymt' "
+            f"AND lastmodifieddate >= TO_TIMESTAMP({quote(stamp)}, 'YYYY-MM-DD HH24:MI:SS') ORDER BY id"
+        )
+        documents: dict[str, dict[str, Any] | None] = {}
+        out: list[Payment] = []
+        for row in rows:
+            payment = self.client.get_record("customerPayment", str(row["id"]))
+            if payment is None:
+                continue
+            for applied in (payment.get("apply") or {}).get("items") or []:
+                if applied.get("apply") is False:
+                    continue
+                doc_id = str((applied.get("doc") or {}).get("id") or "")
+                if doc_id not in documents:
+                    documents[doc_id] = self._synced_document(doc_id)
+                found = documents[doc_id]
+                if found is None:
+                    continue  # not a document this sync created
+                out.append(
+                    Payment(
+                        erp_id=str(payment["id"]),
+                        document_external_key=found["box_key"],
+                        amount=Decimal(str(applied.get("amount", payment.get("payment", 0)))),
+                        currency=found["currency"],
+                        paid_date=date.fromisoformat(
+                            str(payment.get("tranDate") or moment.date().isoformat())[:10]
+                        ),
+                        erp_document_id=found["id"],
+                        erp_document_number=found["number"],
+                        reference=str(payment.get("tranId") or ""),
+                        fully_paid=Decimal(str(found["remaining"])) == 0,
+                    )
+                )
+        return out
+
+    def _synced_document(self, invoice_id: str) -> dict[str, Any] | None:
+        """The box behind an invoice: its own external id, or that of the sales order it came from."""
+        invoice = self.client.get_record("invoice", invoice_id)
+        if invoice is None:
+            return None
+        source, box_key = invoice, str(invoice.get("externalId") or "")
+        origin = str((invoice.get("createdFrom") or {}).get("id") or "")
+        if origin:
+            order = self.client.get_record("salesOrder", origin)
+            if order is not None and order.get("externalId"):
+                source, box_key = order, str(order["externalId"])
+        if not box_key:
+            return None
+        currency_id = str((invoice.get("currency") or {}).get("id") or "")
+        currency = next((code for code, cid in self.settings.currencies.items() if cid == currency_id), "")
+        return {
+            "box_key": box_key,
+            "id": str(source["id"]),
+            "number": str(source.get("tranId") or ""),
+            "currency": currency,
+            "remaining": invoice.get("amountRemaining", invoice.get("total", 1)),
+        }
+
+    def read_stock(self, skus: Sequence[str]) -> dict[str, Decimal]:
+        wanted = {s.casefold(): s for s in skus}
+        stock: dict[str, Decimal] = {}
+        if not wanted:
+            return stock
+        rows = self.client.suiteql(
+            "SELECT id, externalid, itemid, quantityonhand FROM item WHERE itemtype = 'InvtPart' ORDER BY id"
+        )
+        for row in rows:
+            for key in (str(row.get("externalid") or ""), str(row.get("itemid") or "")):
+                sku = wanted.get(key.casefold())
+                if sku and sku not in stock:
+                    stock[sku] = Decimal(str(row.get("quantityonhand") or 0))
+        return stock

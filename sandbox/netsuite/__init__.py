@@ -1,0 +1,1 @@
+"""Local NetSuite (SuiteTalk REST web services with token-based authentication) sandbox."""
