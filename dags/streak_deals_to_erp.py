@@ -6,51 +6,34 @@ Polls Streak on a schedule. Every box that **entered a trigger stage** (default 
 invoice or sales order in the configured ERP, and the ERP's document number is written back to the
 box.
 
-**Manual runs / backfill** (Trigger DAG w/ config):
+**Manual runs / backfill** (Trigger DAG w/ config, or `airflow dags trigger --conf '{...}'`):
 
 | param | meaning |
 |---|---|
 | `since`, `until` | re-read stage changes in this window (`YYYY-MM-DD` or ISO datetime, UTC) instead of the watermark |
-| `box_keys` | sync exactly these boxes (if they are in a trigger stage) |
+| `box_keys` | sync exactly these boxes (if they are in a trigger stage); `since`/`until` are then not used |
+| `replay_quarantine` | also re-read every quarantined deal's box from Streak, re-map and re-validate it; the fixed ones are synced and leave quarantine, the others stay with their new reason |
 | `erp` | target a pipeline rule of this ERP instead of the first one |
 | `dry_run` | find and print what would happen; claim and write nothing |
 
-Re-running any window is safe: each stage entry is claimed once in the state store and ERP writes
-are idempotent.
+A run made by `airflow backfill create` without `since`/`until` takes its own data interval as the
+window. Re-running any window is safe: each stage entry is claimed once in the state store and ERP writes
+are idempotent. A quarantined deal's stage entry is re-opened only for an explicit replay
+(`box_keys` or `replay_quarantine`). This DAG syncs deals (with their customers and items);
+bulk customers and items are `streak_master_data_sync`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from sync_core.alerts import notify_failure
 from sync_core.config import ERPS, load_config
+from sync_core.dag_defaults import deadline, default_args, erp_pool, window_params
 
 CONFIG = load_config()  # include/sync.yaml: a small local file, no network
-# Bounds concurrent ERP writers. Fixed at parse time to the default rule's ERP: a run whose `erp`
-# param picks another ERP still uses this pool. `make up` creates it; elsewhere create it with
-# `airflow pools set erp_<erp> 4 "..."` (`airflow dags test` does not need it).
-ERP_POOL = f"erp_{CONFIG.rule_for().erp}"
-
-
-def _deadline() -> list:
-    """Deadline Alert per run when enabled in include/sync.yaml (off by default: see README)."""
-    if not CONFIG.deadline_enabled:
-        return []
-    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
-
-    return [
-        DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
-            interval=timedelta(minutes=CONFIG.deadline_minutes),
-            callback=AsyncCallback(
-                "sync_core.alerts.deadline_missed", kwargs={"minutes": CONFIG.deadline_minutes}
-            ),
-            name="deal sync too slow",
-        )
-    ]
+ERP_POOL = erp_pool(CONFIG)  # bounds concurrent ERP writers (see sync_core.dag_defaults.erp_pool)
 
 
 @dag(
@@ -60,22 +43,9 @@ def _deadline() -> list:
     catchup=False,
     doc_md=__doc__,
     tags=["streak", "erp", "deals"],
-    default_args={
-        "owner": "streak-erp-sync",
-        "retries": 3,
-        "retry_delay": timedelta(seconds=20),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-        "on_failure_callback": notify_failure,
-    },
-    params={
-        "since": Param(None, type=["null", "string"], description="YYYY-MM-DD or ISO datetime (UTC)"),
-        "until": Param(None, type=["null", "string"], description="YYYY-MM-DD or ISO datetime (UTC)"),
-        "box_keys": Param([], type="array", items={"type": "string"}, description="explicit Streak box keys"),
-        "erp": Param(None, type=["null", "string"], enum=[None, *ERPS], description="target ERP"),
-        "dry_run": Param(False, type="boolean", description="print what would happen, write nothing"),
-    },
-    deadline=_deadline(),
+    default_args=default_args(),
+    params=window_params(ERPS),
+    deadline=deadline(CONFIG, "deal sync too slow"),
 )
 def streak_deals_to_erp() -> None:
     # Task bodies live in erp_operators.tasks.deals; they are imported inside each task so the
@@ -84,8 +54,9 @@ def streak_deals_to_erp() -> None:
     def detect(**context) -> dict:
         """Find the boxes that entered a trigger stage and claim them for this run."""
         from erp_operators.tasks import deals
+        from erp_operators.tasks.common import run_params
 
-        return deals.detect(dict(context["params"]), context["run_id"])
+        return deals.detect(run_params(context), context["run_id"])
 
     @task
     def map_and_validate(detected: dict, **context) -> dict:

@@ -205,14 +205,22 @@ class StreakHook(BaseHook):
             self._get(f"/v2/organizations/{_k(organization_key)}", "get_organization")
         )
 
-    def iter_team_contacts(self, team_key: str, page_size: int = 100) -> Iterator[Contact]:
+    def iter_team_contacts(self, team_key: str, page_size: int = 100, offset: int = 0) -> Iterator[Contact]:
+        """A team's contacts in list order, ``page_size`` per request, starting at ``offset``."""
         endpoint = f"/v2/teams/{_k(team_key)}/contacts"
-        for payload in self._iter_pages(endpoint, "iter_team_contacts", OffsetPaginator(page_size), {}):
+        paginator = OffsetPaginator(page_size)
+        paginator.offset = offset
+        for payload in self._iter_pages(endpoint, "iter_team_contacts", paginator, {}):
             yield Contact.from_api(payload)
 
-    def iter_team_organizations(self, team_key: str, page_size: int = 100) -> Iterator[Organization]:
+    def iter_team_organizations(
+        self, team_key: str, page_size: int = 100, offset: int = 0
+    ) -> Iterator[Organization]:
+        """A team's organizations in list order, ``page_size`` per request, starting at ``offset``."""
         endpoint = f"/v2/teams/{_k(team_key)}/organizations"
-        for payload in self._iter_pages(endpoint, "iter_team_organizations", OffsetPaginator(page_size), {}):
+        paginator = OffsetPaginator(page_size)
+        paginator.offset = offset
+        for payload in self._iter_pages(endpoint, "iter_team_organizations", paginator, {}):
             yield Organization.from_api(payload)
 
     # -- comments ------------------------------------------------------------------------------

@@ -32,6 +32,16 @@ class PipelineRule:
 
 
 @dataclass(frozen=True, slots=True)
+class MasterDataConfig:
+    """The master-data bulk load (``streak_master_data_sync``): schedule and chunking."""
+
+    schedule: str = "@daily"
+    chunk_size: int = 300  # records per mapped task (memory is bounded by this, not by the data)
+    page_size: int = 100  # records per Streak list request
+    max_chunks: int = 1000  # chunks grow beyond chunk_size rather than exceed this many mapped tasks
+
+
+@dataclass(frozen=True, slots=True)
 class SyncConfig:
     """The whole sync configuration."""
 
@@ -43,6 +53,11 @@ class SyncConfig:
     deadline_enabled: bool = False
     deadline_minutes: float = 30
     quarantine_threshold: int = 10
+    alert_email_to: tuple[str, ...] = ()  # alert e-mail recipients (none: no e-mail)
+    alert_email_from: str = ""  # sender; empty: the SMTP connection's from_email extra
+    smtp_conn_id: str = "smtp_default"  # Airflow SMTP connection used for alert e-mail
+    alert_webhook_url: str = ""  # JSON POST of every alert (empty: none)
+    master_data: MasterDataConfig = field(default_factory=MasterDataConfig)
     source: str = field(default="", compare=False)
 
     def rule_for(self, erp: str | None = None) -> PipelineRule:
@@ -70,6 +85,93 @@ def _get(section: dict[str, Any], key: str, kind: type, where: str, default: Any
     if not isinstance(value, kind):
         raise ConfigError(f"{where}.{key}: expected {kind.__name__}, got {value!r}")
     return value
+
+
+def _positive(section: dict[str, Any], key: str, where: str, default: int) -> int:
+    value = _get(section, key, int, where, default)
+    if isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where}.{key}: expected a whole number >= 1, got {value!r}")
+    return value
+
+
+# Environment overrides of the ``alerts`` section: switch the deadline or the alert channels per
+# deployment (or per test) without editing the repo's file. Env wins over the file.
+ALERT_ENV = {
+    "deadline_enabled": "STREAK_ERP_DEADLINE_ENABLED",
+    "deadline_minutes": "STREAK_ERP_DEADLINE_MINUTES",
+    "quarantine_threshold": "STREAK_ERP_QUARANTINE_THRESHOLD",
+    "email_to": "STREAK_ERP_ALERT_EMAIL",
+    "webhook_url": "STREAK_ERP_ALERT_WEBHOOK",
+}
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off", "")
+
+
+def _number(text: str, kind: type, expected: str) -> Any:
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(expected) from None
+
+
+def _env_value(key: str, raw: str) -> Any:
+    """One ``alerts`` override from the environment, parsed like the YAML value it replaces."""
+    name = ALERT_ENV[key]
+    text = raw.strip()
+    try:
+        if key == "deadline_enabled":
+            if text.lower() not in _TRUE + _FALSE:
+                raise ValueError("expected true or false")
+            return text.lower() in _TRUE
+        if key == "deadline_minutes":
+            return _number(text, float, "expected a number of minutes")
+        if key == "quarantine_threshold":
+            return _number(text, int, "expected a whole number")
+    except ValueError as exc:
+        raise ConfigError(f"${name}: {exc} (got {raw!r})") from exc
+    if key == "email_to":
+        return [a.strip() for a in text.split(",") if a.strip()]
+    return text
+
+
+def _alert_settings(alerts: Any, where: str) -> dict[str, Any]:
+    """The ``alerts`` section (deadline, quarantine threshold, e-mail, webhook) plus env overrides."""
+    if not isinstance(alerts, dict):
+        raise ConfigError(f"{where}: expected a mapping (deadline_enabled, deadline_minutes, ...)")
+    merged = dict(alerts)
+    origin = {
+        key: f"{where}.{key}"
+        for key in ("deadline_minutes", "quarantine_threshold", "email_to", "webhook_url")
+    }
+    for key, name in ALERT_ENV.items():
+        if os.environ.get(name) is not None:
+            merged[key] = _env_value(key, os.environ[name])
+            origin[key] = f"${name}"
+    if isinstance(merged.get("email_to"), str):
+        merged["email_to"] = [merged["email_to"]]
+    minutes = _get(merged, "deadline_minutes", float, where, 30.0)
+    if minutes <= 0:
+        raise ConfigError(f"{origin['deadline_minutes']}: expected minutes > 0, got {minutes!r}")
+    threshold = _get(merged, "quarantine_threshold", int, where, 10)
+    if isinstance(threshold, bool) or threshold < 0:
+        raise ConfigError(
+            f"{origin['quarantine_threshold']}: expected a whole number >= 0, got {threshold!r}"
+        )
+    email_to = _get(merged, "email_to", list, where, [])
+    if not all(isinstance(a, str) and "@" in a for a in email_to):
+        raise ConfigError(f"{origin['email_to']}: expected e-mail addresses, got {email_to!r}")
+    webhook = _get(merged, "webhook_url", str, where, "")
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise ConfigError(f"{origin['webhook_url']}: expected an http(s) URL, got {webhook!r}")
+    return {
+        "deadline_enabled": _get(merged, "deadline_enabled", bool, where, False),
+        "deadline_minutes": minutes,
+        "quarantine_threshold": threshold,
+        "alert_email_to": tuple(email_to),
+        "alert_email_from": _get(merged, "email_from", str, where, ""),
+        "smtp_conn_id": _get(merged, "smtp_conn_id", str, where, "smtp_default"),
+        "alert_webhook_url": webhook,
+    }
 
 
 def load_config(path: Path | str | None = None) -> SyncConfig:
@@ -101,14 +203,24 @@ def load_config(path: Path | str | None = None) -> SyncConfig:
         rules.append(PipelineRule(name, tuple(stages), erp, writeback))
     detection = data.get("detection") or {}
     alerts = data.get("alerts") or {}
+    master = data.get("master_data") or {}
+    if not isinstance(master, dict):
+        raise ConfigError(
+            f"{src}:master_data: expected a mapping (schedule, chunk_size, page_size, max_chunks)"
+        )
+    master_data = MasterDataConfig(
+        schedule=_get(master, "schedule", str, f"{src}:master_data", "@daily"),
+        chunk_size=_positive(master, "chunk_size", f"{src}:master_data", 300),
+        page_size=_positive(master, "page_size", f"{src}:master_data", 100),
+        max_chunks=_positive(master, "max_chunks", f"{src}:master_data", 1000),
+    )
     return SyncConfig(
         pipelines=tuple(rules),
         overlap_minutes=_get(detection, "overlap_minutes", float, f"{src}:detection", 10.0),
         initial_lookback_days=_get(detection, "initial_lookback_days", float, f"{src}:detection", 30.0),
         lease_minutes=_get(detection, "lease_minutes", float, f"{src}:detection", 60.0),
         schedule=_get(data, "schedule", str, src, "*/5 * * * *"),
-        deadline_enabled=_get(alerts, "deadline_enabled", bool, f"{src}:alerts", False),
-        deadline_minutes=_get(alerts, "deadline_minutes", float, f"{src}:alerts", 30.0),
-        quarantine_threshold=_get(alerts, "quarantine_threshold", int, f"{src}:alerts", 10),
+        **_alert_settings(alerts, f"{src}:alerts"),
+        master_data=master_data,
         source=src,
     )

@@ -11,6 +11,12 @@ Admin routes (no auth), besides the shared ``/__admin/state|requests|reset|fault
   "contact_keys"}`` creates a box (dropdown values by option name or key);
 * ``POST /__admin/boxes/{boxKey}/stage`` ``{"stage": "Closed-Won"}`` moves a box as a user would;
 * ``GET|POST /__admin/clock`` ``{"advance_ms": N}`` or ``{"now_ms": T}``.
+
+Contacts and organizations (v2) are listed per team with ``limit``/``offset`` (``{results,
+hasNextPage}``), read, updated (``POST /v2/contacts/{key}``, ``POST /v2/organizations/{key}``: the
+properties sent replace the stored ones) and created (``POST /v2/teams/{teamKey}/contacts``,
+``.../organizations``, with ``?getIfExisting=true``); a duplicate e-mail is error 801 as in Streak.
+``DELETE /v1/boxes/{key}`` deletes a box (and its comments).
 """
 
 from __future__ import annotations
@@ -36,14 +42,18 @@ SORT_KEYS = ("lastUpdatedTimestamp", "creationTimestamp")
 class ApiError(Exception):
     """Raised by a handler; rendered as Streak's ``{"error": ..., "success": false}``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, error_code: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.error_code = error_code
 
 
-def error(status: int, message: str) -> Response:
-    return Response(status, {"error": message, "success": False})
+def error(status: int, message: str, error_code: int | None = None) -> Response:
+    body: JSON = {"error": message, "success": False}
+    if error_code is not None:
+        body["errorCode"] = error_code
+    return Response(status, body)
 
 
 class SandboxClock:
@@ -128,7 +138,7 @@ class StreakSandbox(SandboxApp):
             try:
                 response = super().dispatch(request)
             except ApiError as exc:
-                response = error(exc.status, exc.message)
+                response = error(exc.status, exc.message, exc.error_code)
             if response.body is not None and not isinstance(response.body, bytes | str):
                 payload = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
                 response = Response(
@@ -172,6 +182,7 @@ class StreakSandbox(SandboxApp):
         r("GET", "/api/v2/pipelines/{pipelineKey}/boxes", self._list_boxes_v2)
         r("GET", "/api/v1/boxes/{boxKey}", lambda req: Response(200, self._box(req)))
         r("POST", "/api/v1/boxes/{boxKey}", self._edit_box)
+        r("DELETE", "/api/v1/boxes/{boxKey}", self._delete_box)
         r("GET", "/api/v1/boxes/{boxKey}/fields", self._box_fields)
         r("POST", "/api/v1/boxes/{boxKey}/fields/{fieldKey}", self._set_box_field)
         r("GET", "/api/v2/boxes/{boxKey}/comments", self._list_comments)
@@ -181,6 +192,18 @@ class StreakSandbox(SandboxApp):
             "GET",
             "/api/v2/organizations/{organizationKey}",
             lambda req: Response(200, self._get(req, "organizations")),
+        )
+        r("POST", "/api/v2/contacts/{contactKey}", lambda req: self._edit_party(req, "contacts"))
+        r(
+            "POST",
+            "/api/v2/organizations/{organizationKey}",
+            lambda req: self._edit_party(req, "organizations"),
+        )
+        r("POST", "/api/v2/teams/{teamKey}/contacts", lambda req: self._create_party(req, "contacts"))
+        r(
+            "POST",
+            "/api/v2/teams/{teamKey}/organizations",
+            lambda req: self._create_party(req, "organizations"),
         )
         r("GET", "/api/v2/users/me/teams", lambda req: Response(200, {"results": [self.data.team]}))
         r("GET", "/api/v2/teams/{teamKey}/contacts", lambda req: self._team_list(req, "contacts"))
@@ -289,6 +312,13 @@ class StreakSandbox(SandboxApp):
         self._touch(box)
         return Response(200, box)
 
+    def _delete_box(self, request: Request) -> Response:
+        box = self._box(request)
+        del self.data.boxes[box["key"]]
+        self.data.comments.pop(box["key"], None)
+        self._sorted_cache.clear()
+        return Response(200, {"success": True})
+
     def _move(self, box: JSON, stage_key: str) -> None:
         """Move a box to a stage; a real change stamps lastStageChangeTimestamp and the history."""
         pipeline = self.data.pipelines[box["pipelineKey"]]
@@ -395,6 +425,83 @@ class StreakSandbox(SandboxApp):
         self._check_team(request)
         return Response(200, _offset_page(request, list(getattr(self.data, kind).values())))
 
+    def _edit_party(self, request: Request, kind: str) -> Response:
+        """Update a contact or organization: the properties sent replace the stored ones."""
+        party = self._get(request, kind)
+        changes = self._party_changes(kind, _body(request), exclude=party["key"])
+        party.update(changes)
+        party["lastUpdatedTimestamp"] = self.clock.now_ms()
+        return Response(200, party)
+
+    def _create_party(self, request: Request, kind: str) -> Response:
+        """Create a contact or organization in the team (``?getIfExisting=true`` returns a match)."""
+        self._check_team(request)
+        body = _body(request)
+        if (request.arg("getIfExisting") or "").lower() == "true":
+            existing = self._find_party(kind, self._party_changes(kind, body, exclude=None, unique=False))
+            if existing is not None:
+                return Response(200, existing)
+        changes = self._party_changes(kind, body, exclude=None)
+        if kind == "contacts" and not (changes.get("emailAddresses") or changes.get("givenName")):
+            raise ApiError(400, "Insufficient params for TeamContact")
+        if kind == "organizations" and not changes.get("name"):
+            raise ApiError(400, "Insufficient params for TeamOrganization: name")
+        key = self.data.next_key("ct" if kind == "contacts" else "og")
+        now = self.clock.now_ms()
+        party: JSON = {"key": key, "teamKey": TEAM_KEY, **PARTY_DEFAULTS[kind], **changes}
+        party["creationTimestamp"] = party["lastUpdatedTimestamp"] = now
+        getattr(self.data, kind)[key] = party
+        return Response(200, party)
+
+    def _find_party(self, kind: str, wanted: JSON) -> JSON | None:
+        if kind == "contacts":
+            emails = {e.casefold() for e in wanted.get("emailAddresses") or []}
+            return next(
+                (
+                    c
+                    for c in self.data.contacts.values()
+                    if emails & {e.casefold() for e in c["emailAddresses"]}
+                ),
+                None,
+            )
+        name = str(wanted.get("name") or "").casefold()
+        return next((o for o in self.data.organizations.values() if o["name"].casefold() == name), None)
+
+    def _party_changes(self, kind: str, body: JSON, exclude: str | None, unique: bool = True) -> JSON:
+        """The properties of a contact/organization body, checked (``unique``: e-mails not taken)."""
+        allowed = PARTY_FIELDS[kind]
+        unknown = set(body) - set(allowed) - {"key", "teamKey"}
+        if unknown:
+            raise ApiError(400, f"Unknown {kind[:-1]} properties: {', '.join(sorted(unknown))}")
+        changes: JSON = {}
+        for name, value in body.items():
+            if name in ("key", "teamKey"):
+                continue
+            kind_of = allowed[name]
+            if kind_of is list:
+                if not isinstance(value, list) or not all(isinstance(v, str | dict) for v in value):
+                    raise ApiError(400, f"{name} must be an array")
+            elif kind_of is int:
+                if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                    raise ApiError(400, f"{name} must be a number")
+            elif value is not None and not isinstance(value, str):
+                raise ApiError(400, f"{name} must be a string")
+            changes[name] = value
+        if unique and kind == "contacts" and changes.get("emailAddresses"):
+            taken = {
+                e.casefold(): c["key"]
+                for c in self.data.contacts.values()
+                if c["key"] != exclude
+                for e in c["emailAddresses"]
+                if isinstance(e, str)
+            }
+            clash = [e for e in changes["emailAddresses"] if isinstance(e, str) and e.casefold() in taken]
+            if clash:
+                raise ApiError(
+                    400, f"Contacts can't have duplicate emails: {', '.join(clash)}", error_code=801
+                )
+        return changes
+
     def _check_team(self, request: Request) -> None:
         if request.params["teamKey"] != TEAM_KEY:
             raise ApiError(404, f"Team not found: {request.params['teamKey']}")
@@ -472,6 +579,42 @@ class StreakSandbox(SandboxApp):
             return Response(200, {"now_ms": self.clock.advance(int(body.get("advance_ms", 0)))})
         except (TypeError, ValueError):
             raise ApiError(400, 'Need {"advance_ms": <int>} or {"now_ms": <epoch ms>}') from None
+
+
+# Writable properties of contacts and organizations (v2) and their JSON kinds.
+PARTY_FIELDS: dict[str, dict[str, type]] = {
+    "contacts": {
+        "givenName": str,
+        "familyName": str,
+        "emailAddresses": list,
+        "title": str,
+        "phoneNumbers": list,
+        "addresses": list,
+        "organizations": list,
+        "other": str,
+    },
+    "organizations": {
+        "name": str,
+        "domains": list,
+        "employeeCount": int,
+        "industry": str,
+        "phoneNumbers": list,
+        "addresses": list,
+        "other": str,
+    },
+}
+PARTY_DEFAULTS: dict[str, JSON] = {
+    "contacts": {
+        "givenName": "",
+        "familyName": "",
+        "emailAddresses": [],
+        "phoneNumbers": [],
+        "addresses": [],
+        "title": "",
+        "organizations": [],
+    },
+    "organizations": {"name": "", "domains": [], "phoneNumbers": [], "addresses": []},
+}
 
 
 def _int_arg(request: Request, name: str, default: int, minimum: int) -> int:

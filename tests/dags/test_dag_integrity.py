@@ -32,7 +32,7 @@ def dag_bag():
 
 def test_no_import_errors(dag_bag) -> None:
     assert dag_bag.import_errors == {}
-    assert {"streak_deals_to_erp"} <= set(dag_bag.dag_ids)
+    assert {"streak_deals_to_erp", "streak_master_data_sync"} <= set(dag_bag.dag_ids)
 
 
 def test_every_dag_is_tagged_documented_and_retries(dag_bag) -> None:
@@ -43,6 +43,31 @@ def test_every_dag_is_tagged_documented_and_retries(dag_bag) -> None:
         assert dag.default_args.get("retries", 0) >= 2, f"{dag_id} retries < 2"
         for task in dag.tasks:
             assert task.retries >= 2, f"{dag_id}.{task.task_id} retries < 2"
+
+
+BACKFILL_PARAMS = {"since", "until", "box_keys", "replay_quarantine", "dry_run", "erp"}
+
+
+def test_sync_dags_share_defaults_and_take_the_backfill_params(dag_bag) -> None:
+    from sync_core.alerts import notify_failure
+
+    for dag_id in ("streak_deals_to_erp", "streak_master_data_sync"):
+        dag = dag_bag.dags[dag_id]
+        assert BACKFILL_PARAMS <= set(dag.params), f"{dag_id} lacks backfill params"
+        assert dag.params["dry_run"] is False and dag.params["replay_quarantine"] is False
+        assert dag.default_args["on_failure_callback"] is notify_failure
+        assert dag.default_args["retry_exponential_backoff"]
+        assert "| `replay_quarantine` |" in dag.doc_md, f"{dag_id}: params table missing from doc_md"
+
+
+def test_master_data_dag_is_daily_and_maps_one_task_per_chunk(dag_bag) -> None:
+    dag = dag_bag.dags["streak_master_data_sync"]
+    assert dag.schedule == "@daily"
+    assert dag.params["entity"] == "all"
+    assert dag.params.get_param("entity").schema["enum"] == ["all", "customers", "items"]
+    chunk = dag.get_task("sync_chunk")
+    assert chunk.is_mapped and chunk.upstream_task_ids == {"prepare", "plan"}
+    assert dag.get_task("finish").trigger_rule == "none_failed"  # runs when there is nothing to map
 
 
 PROBE = r"""

@@ -280,6 +280,50 @@ def test_comments_contacts_orgs_teams(client: Client) -> None:
     assert_streak_error(client.get("/v2/teams/nope/contacts"), 404, "Team not found")
 
 
+def test_contacts_and_organizations_are_created_and_updated_boxes_deleted(client: Client) -> None:
+    contacts = client.ok(client.get(f"/v2/teams/{TEAM_KEY}/contacts", limit=100))["results"]
+    first, second = contacts[0], contacts[1]
+    updated = client.ok(client.post(f"/v2/contacts/{first['key']}", {"phoneNumbers": ["+49 711 555"]}))
+    assert updated["phoneNumbers"] == ["+49 711 555"] and updated["givenName"] == first["givenName"]
+    assert updated["lastUpdatedTimestamp"] > first["lastUpdatedTimestamp"]
+    assert client.ok(client.get(f"/v2/contacts/{first['key']}")) == updated
+    clash = client.post(f"/v2/contacts/{first['key']}", {"emailAddresses": second["emailAddresses"]})
+    assert_streak_error(clash, 400, "Contacts can't have duplicate emails")
+    assert clash.json()["errorCode"] == 801
+    assert_streak_error(
+        client.post(f"/v2/contacts/{first['key']}", {"nickname": "x"}), 400, "Unknown contact"
+    )
+    assert_streak_error(
+        client.post(f"/v2/teams/{TEAM_KEY}/contacts", {"title": "CFO"}), 400, "Insufficient params"
+    )
+
+    made = client.ok(
+        client.post(
+            f"/v2/teams/{TEAM_KEY}/contacts", {"givenName": "Ngozi", "emailAddresses": ["n@x.example"]}
+        )
+    )
+    assert made["key"] not in {c["key"] for c in contacts} and made["organizations"] == []
+    again = client.post(
+        f"/v2/teams/{TEAM_KEY}/contacts?getIfExisting=true", {"emailAddresses": ["N@x.example"]}
+    )
+    assert client.ok(again)["key"] == made["key"]
+    listed = client.ok(client.get(f"/v2/teams/{TEAM_KEY}/contacts", limit=1, offset=len(contacts)))
+    assert listed["results"] == [made]
+
+    org = client.ok(client.get(f"/v2/teams/{TEAM_KEY}/organizations", limit=1))["results"][0]
+    renamed = client.ok(client.post(f"/v2/organizations/{org['key']}", {"name": "Zoë's Bakery & Café"}))
+    assert renamed["name"] == "Zoë's Bakery & Café" and renamed["domains"] == org["domains"]
+    assert_streak_error(
+        client.post(f"/v2/organizations/{org['key']}", {"employeeCount": "many"}), 400, "number"
+    )
+    assert_streak_error(client.post("/v2/organizations/nope", {"name": "x"}), 404, "Organization not found")
+
+    box = client.app.state_snapshot()["boxes"][0]["key"]
+    gone = requests.delete(f"{client.base}/api/v1/boxes/{box}", auth=AUTH, timeout=10)
+    assert client.ok(gone) == {"success": True}
+    assert_streak_error(client.get(f"/v1/boxes/{box}"), 404, "Box not found")
+
+
 def test_admin_stage_move_create_box_and_clock(client: Client) -> None:
     lead = client.ok(client.get(f"/v1/pipelines/{PIPELINE_KEY}/boxes", stageKey="5001"))[0]
     before = client.ok(client.admin("clock"))["now_ms"]

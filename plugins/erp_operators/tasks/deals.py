@@ -7,74 +7,93 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime
-from datetime import time as dtime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM
+from erp_operators.tasks.common import call_erp as _call_erp
+from erp_operators.tasks.common import parse_bound
+from erp_operators.tasks.common import raise_on_unwritten as _raise_on_unwritten
+from erp_operators.tasks.common import record as _record
+from erp_operators.tasks.common import store as _store
 from sync_core.config import SyncConfig, load_config
 
 if TYPE_CHECKING:
-    from erp_operators.contract import ERPConnector
-    from erp_operators.receipts import Receipt
+    from streak_hooks.hook import StreakHook
     from sync_core.state import StateStore
+
+__all__ = [
+    "create_documents",
+    "detect",
+    "finish",
+    "map_and_validate",
+    "parse_bound",
+    "resolve_items",
+    "upsert_customers",
+    "write_back",
+]
 
 log = logging.getLogger(__name__)
 
 
-def _store() -> StateStore:
-    """The state store behind the ``erp_sync_state`` connection (tables created if missing)."""
-    from sync_core.state import StateStore
-
-    return StateStore.from_connection().create_all()
-
-
-def parse_bound(value: str | None, *, end_of_day: bool = False) -> int | None:
-    """A ``since``/``until`` param (``YYYY-MM-DD`` or ISO datetime, UTC if naive) as epoch ms."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime.combine(day, dtime.max if end_of_day else dtime.min, tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise ValueError(
-            f"param {'until' if end_of_day else 'since'}={value!r}: expected YYYY-MM-DD or an ISO datetime"
-        ) from exc
-    return int(moment.timestamp() * 1000)
-
-
 def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = None) -> dict[str, Any]:
-    """Find and claim the boxes that entered a trigger stage (see :mod:`streak_hooks.detection`)."""
-    from streak_hooks.detection import DetectionWindow, detect_won_boxes, pipeline_to_api
+    """Find and claim the boxes that entered a trigger stage (see :mod:`streak_hooks.detection`).
+
+    ``replay_quarantine`` adds every quarantined deal to ``box_keys``. An explicitly named box whose
+    deal is quarantined has its finished stage entry re-opened, so the replay can claim it again;
+    a box that synced already stays done (nothing is written twice).
+    """
+    from streak_hooks.detection import (
+        Detection,
+        DetectionWindow,
+        detect_won_boxes,
+        pipeline_to_api,
+        resolve_pipeline,
+        resolve_stage_keys,
+    )
     from streak_hooks.hook import StreakHook
 
     config = config or load_config()
     rule = config.rule_for(params.get("erp") or None)
     dry_run = bool(params.get("dry_run"))
+    replay = bool(params.get("replay_quarantine"))
+    hook, state = StreakHook(), _store()
+    box_keys = list(dict.fromkeys(params.get("box_keys") or ()))
+    quarantined = (
+        {row.source_key for row in state.quarantine_list(rule.erp, "deal")} if box_keys or replay else set()
+    )
+    if replay:
+        log.info("replay: %d quarantined deal(s) for %s: %s", len(quarantined), rule.erp, sorted(quarantined))
+        box_keys += sorted(quarantined - set(box_keys))
+    gone = _reopen_quarantined(hook, state, [k for k in box_keys if k in quarantined], dry_run=dry_run)
+    box_keys = [k for k in box_keys if k not in gone]
     window = DetectionWindow(
         since_ms=parse_bound(params.get("since")),
         until_ms=parse_bound(params.get("until"), end_of_day=True),
-        box_keys=tuple(params.get("box_keys") or ()),
+        box_keys=tuple(box_keys),
         overlap_ms=int(config.overlap_minutes * 60_000),
         initial_lookback_ms=int(config.initial_lookback_days * 86_400_000),
         lease_seconds=config.lease_minutes * 60,
     )
-    found = detect_won_boxes(
-        StreakHook(),
-        _store(),
-        pipeline_name=rule.name,
-        trigger_stages=rule.trigger_stages,
-        claimant=run_id,
-        now_ms=int(time.time() * 1000),
-        window=window,
-        dry_run=dry_run,
-    )
+    if not box_keys and (replay or gone):  # nothing (left) to replay; not a watermark run either
+        pipeline = resolve_pipeline(hook, rule.name)
+        found = Detection(pipeline, resolve_stage_keys(pipeline, rule.trigger_stages))
+    else:
+        found = detect_won_boxes(
+            hook,
+            state,
+            pipeline_name=rule.name,
+            trigger_stages=rule.trigger_stages,
+            claimant=run_id,
+            now_ms=int(time.time() * 1000),
+            window=window,
+            dry_run=dry_run,
+        )
+    found.skipped += [f"box {key}: no longer exists in Streak; its quarantine row is kept" for key in gone]
+    claimed = {b.key for b in found.boxes}
+    for key in box_keys:
+        if key not in claimed and not any(note.startswith(f"box {key}:") for note in found.skipped):
+            found.skipped.append(f"box {key}: not claimed: synced already, or taken by a run still going")
     for note in found.skipped:
         log.warning("%s", note)
     stage_names = {s.key: s.name for s in found.pipeline.stages}
@@ -109,6 +128,29 @@ def detect(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = N
         ],
         "events": [[e.pipeline_key, e.box_key, e.stage_key, e.entered_ts] for e in found.events],
     }
+
+
+def _reopen_quarantined(
+    hook: StreakHook, state: StateStore, box_keys: list[str], *, dry_run: bool
+) -> list[str]:
+    """Re-open the finished stage entry of each quarantined box named for a replay (not in a dry
+    run); returns the keys of boxes deleted from Streak since, which cannot be replayed."""
+    from streak_hooks.errors import StreakAPIError
+    from sync_core.state import StageEvent
+
+    events, gone = [], []
+    for key in box_keys:
+        try:
+            box = hook.get_box(key)
+        except StreakAPIError as exc:
+            if exc.status != 404:
+                raise
+            gone.append(key)
+            continue
+        events.append(StageEvent(box.pipeline_key, box.key, box.stage_key, box.last_stage_change_ts))
+    if events and not dry_run:
+        log.info("replay: %d quarantined box(es) re-opened", state.reopen_stage_events(events))
+    return gone
 
 
 # -- map + validate ----------------------------------------------------------------------------
@@ -146,10 +188,22 @@ def map_and_validate(
             f"write-back field {detected['writeback_field']!r} not found in pipeline {pipeline.name!r}"
         )
     boxes = [Box.from_api(b["raw"]) for b in detected["boxes"]]
-    contacts = {k: hook.get_contact(k) for k in dict.fromkeys(k for b in boxes for k in b.contact_keys[:1])}
-    orgs = {
-        k: hook.get_organization(k) for k in dict.fromkeys(k for b in boxes for k in b.organization_keys[:1])
-    }
+    from streak_hooks.errors import StreakAPIError
+
+    def linked(get: Any, keys: Any) -> dict[str, Any]:
+        """Contacts/orgs by key; one deleted in Streak (404) is left out, so only its box is quarantined."""
+        found: dict[str, Any] = {}
+        for k in dict.fromkeys(keys):
+            try:
+                found[k] = get(k)
+            except StreakAPIError as exc:
+                if exc.status != 404:
+                    raise
+                log.warning("%s; the boxes linking it are quarantined", exc)
+        return found
+
+    contacts = linked(hook.get_contact, (k for b in boxes for k in b.contact_keys[:1]))
+    orgs = linked(hook.get_organization, (k for b in boxes for k in b.organization_keys[:1]))
     mapping = load_mapping(erp)
     mapped = map_boxes(mapping, pipeline, boxes, contacts, orgs)
     out_dir = Path(results_dir) if results_dir else None
@@ -179,39 +233,6 @@ def map_and_validate(
 
 
 # -- ERP writes --------------------------------------------------------------------------------
-def _connector(erp: str, store: StateStore) -> ERPConnector:
-    from erp_operators.registry import get_connector
-
-    return get_connector(erp, store=store)
-
-
-def _call_erp(erp: str, store: StateStore, method: str, *args: Any) -> list[Receipt]:
-    """One connector call; a revoked credential fails the task at once (no Airflow retries)."""
-    from erp_operators.errors import ERPAuthError
-
-    try:
-        with _connector(erp, store) as conn:
-            return getattr(conn, method)(*args)
-    except ERPAuthError as exc:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        raise AirflowFailException(f"{method}: {exc}") from exc
-
-
-def _raise_on_unwritten(step: str, receipts: list[Receipt]) -> None:
-    """Records the ERP did not take (transient or fatal errors) fail the task, so Airflow retries it.
-
-    The retry is safe (writes are idempotent); a fatal error fails again and the alert names it.
-    Validation refusals are not raised: they are quarantined.
-    """
-    from erp_operators.receipts import ErrorClass
-
-    unwritten = [r for r in receipts if r.error_class in (ErrorClass.RETRIABLE, ErrorClass.FATAL)]
-    if unwritten:
-        detail = "; ".join(f"{r.external_key}: {r.message}" for r in unwritten[:5])
-        raise RuntimeError(f"{step}: {len(unwritten)} record(s) not written: {detail}")
-
-
 def upsert_customers(mapped: dict[str, Any]) -> list[dict[str, Any]]:
     """Find or create the customer of every valid deal (one receipt per customer)."""
     from erp_operators.receipts import receipts_to_json
@@ -307,13 +328,6 @@ def create_documents(
     return receipts_to_json(receipts)
 
 
-def _record(store: StateStore, erp: str, entity: str, receipts: list[Receipt]) -> None:
-    """Ledger rows for every receipt; a customer or item that synced leaves quarantine."""
-    store.ledger_record(erp, entity, [r.ledger_row() for r in receipts])
-    if entity in (ENTITY_CUSTOMER, ENTITY_ITEM):
-        store.quarantine_release(erp, entity, [r.external_key for r in receipts if r.ok])
-
-
 # -- write back + finish -----------------------------------------------------------------------
 def write_back(mapped: dict[str, Any], document_receipts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Put the ERP document number on each box (field + one comment); skipped when already there."""
@@ -347,6 +361,7 @@ def finish(
 ) -> dict[str, Any]:
     """Close the run's claims, release fixed records from quarantine and summarise."""
     from erp_operators.receipts import receipts_from_json, summarize
+    from sync_core.alerts import check_quarantine_growth
     from sync_core.quarantine import release_synced
     from sync_core.state import StageEvent
 
@@ -367,5 +382,6 @@ def finish(
     events = [StageEvent(*e) for e in mapped.get("events", [])]
     store.complete_stage_events([e for e in events if e.box_key in synced | quarantined])
     release_synced(store, mapped["erp"], "deal", sorted(synced))
+    check_quarantine_growth(store, mapped["erp"])  # alert if this run grew it past the threshold
     log.info("run summary: %s", summary)
     return summary
