@@ -28,6 +28,15 @@ def normalize_base_url(host: str, default_path: str) -> str:
     return url
 
 
+def mask_secrets(*secrets: str | None) -> None:
+    """Register secrets with Airflow's secrets masker: a log line that carried one shows ``***``."""
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret:
+            mask_secret(secret)
+
+
 class ConnectionHook(BaseHook, Generic[C], metaclass=abc.ABCMeta):
     """Base of a hook whose settings come from one Airflow connection, parsed into a config ``C``.
 

@@ -13,9 +13,10 @@ Wire surface under ``/services/rest`` (shapes from shared/reference/erp-apis-net
   ``orderStatus`` A, is refused; line fulfilment is not modelled).
 * ``POST query/v1/suiteql`` (header ``Prefer: transient`` required) with ``limit`` (<= 1000) and
   ``offset``; pages carry ``items``, ``count``, ``hasMore``, ``offset``, ``totalResults``, ``links``.
-* Batch: ``POST|PUT|PATCH record/v1/{type}`` with ``Prefer: respond-async`` and ``{"items": [...]}``
-  (at most 100, one record type) -> 202, ``Location: .../async/v1/job/{id}``. A repeated
-  ``X-NetSuite-Idempotency-Key`` is a 400 ``IDEMPOTENCY_ERROR`` whose ``Location`` is the first job.
+* Batch (:mod:`sandbox.netsuite.jobs`): ``POST|PUT|PATCH record/v1/{type}`` with
+  ``Prefer: respond-async`` and ``{"items": [...]}`` (at most 100, one record type) -> 202,
+  ``Location: .../async/v1/job/{id}``. A repeated ``X-NetSuite-Idempotency-Key`` is a 400
+  ``IDEMPOTENCY_ERROR`` whose ``Location`` is the first job.
   ``GET async/v1/job/{id}`` (``completed``/``progress``; a job reports ``pending`` for its first
   ``job_polls`` polls), ``.../task``, ``.../task/{tid}``, ``.../task/{tid}/result``. UNCONFIRMED:
   the body of a batch (``{"items": [...]}`` or a bare list are both accepted) and of a result; by
@@ -44,6 +45,7 @@ from urllib.parse import urlencode
 from sandbox.common.httpd import Fault, Request, Response, SandboxApp
 from sandbox.netsuite import suiteql
 from sandbox.netsuite.errors import INVALID_LOGIN_DETAIL, NetSuiteError, error_body
+from sandbox.netsuite.jobs import Job, batch_items, write_one
 from sandbox.netsuite.oauth import AuthFailure, TBACredentials, verify
 from sandbox.netsuite.records import Account, now_iso, record_type
 
@@ -53,35 +55,14 @@ DEFAULT_CONSUMER_SECRET = "sandbox-consumer-secret"
 DEFAULT_TOKEN_ID = "sandbox-token-id"
 DEFAULT_TOKEN_SECRET = "sandbox-token-secret"
 DEFAULT_CONCURRENCY = 5
-BATCH_MAX = 100
 PAGE_MAX = 1000
 REST = "/services/rest"
-COLLECTION_TYPE = "application/vnd.oracle.resource+json; type=collection"
-
-
-@dataclass
-class Job:
-    """One asynchronous batch job and its per-record results."""
-
-    id: str
-    results: list[dict[str, Any]]
-    start: str
-    end: str
-    polls: int = 0
-    polls_needed: int = 1
-    per_task: bool = False  # one task per record (each result one record) instead of one task per job
-
-    @property
-    def task_ids(self) -> list[str]:
-        return [str(n) for n in range(1, len(self.results) + 1)] if self.per_task else ["1"]
-
-    @property
-    def completed(self) -> bool:
-        return self.polls > self.polls_needed
 
 
 @dataclass
 class Limits:
+    """The account's limits and result shapes, changed through ``POST /__admin/limits``."""
+
     concurrency: int = DEFAULT_CONCURRENCY
     latency_seconds: float = 0.0
     job_polls: int = 1
@@ -91,6 +72,8 @@ class Limits:
 
 @dataclass
 class Counters:
+    """What the sandbox has seen (reported by ``GET /__admin/state``)."""
+
     requests: int = 0
     writes: dict[str, int] = field(default_factory=dict)
     batch_jobs: int = 0
@@ -315,11 +298,7 @@ class NetSuiteSandbox(SandboxApp):
     def _get(self, request: Request) -> Response:
         rtype = record_type(request.params["rtype"])
         with self.lock:
-            record = self.account.get(rtype, request.params["key"])
-            if record is None:
-                raise NetSuiteError(
-                    404, "NONEXISTENT_ID", f"The record instance {request.params['key']} does not exist."
-                )
+            record = self._existing(rtype, request.params["key"])
             return Response(200, self.account.public(record, self._base(request)))
 
     def _list(self, request: Request) -> Response:
@@ -340,6 +319,13 @@ class NetSuiteSandbox(SandboxApp):
             for r in found[offset : offset + limit]
         ]
         return Response(200, _page(url, items, limit, offset, len(found), q))
+
+    def _existing(self, rtype: str, key: str) -> dict[str, Any]:
+        """The record of type ``rtype`` by internal id or ``eid:``; a 404 when there is none."""
+        record = self.account.get(rtype, key)
+        if record is None:
+            raise NetSuiteError(404, "NONEXISTENT_ID", f"The record instance {key} does not exist.")
+        return record
 
     @staticmethod
     def _body(request: Request) -> dict[str, Any]:
@@ -389,11 +375,7 @@ class NetSuiteSandbox(SandboxApp):
         rtype = record_type(request.params["rtype"])
         body = self._body(request)
         with self.lock:
-            record = self.account.get(rtype, request.params["key"])
-            if record is None:
-                raise NetSuiteError(
-                    404, "NONEXISTENT_ID", f"The record instance {request.params['key']} does not exist."
-                )
+            record = self._existing(rtype, request.params["key"])
             updated, _ = self.account.write(rtype, body, record_id=record["id"])
             self._count_write(rtype)
             return Response(204, None, self._location(request, updated))
@@ -405,11 +387,7 @@ class NetSuiteSandbox(SandboxApp):
             raise NetSuiteError(400, "INVALID_TRANSFORM", f"A {rtype} cannot be transformed into a {target}.")
         body = self._body(request)
         with self.lock:
-            order = self.account.get(rtype, request.params["key"])
-            if order is None:
-                raise NetSuiteError(
-                    404, "NONEXISTENT_ID", f"The record instance {request.params['key']} does not exist."
-                )
+            order = self._existing(rtype, request.params["key"])
             if (order.get("orderStatus") or {}).get("id") == "A":
                 raise NetSuiteError(
                     400,
@@ -458,33 +436,27 @@ class NetSuiteSandbox(SandboxApp):
         rtype = record_type(request.params["rtype"])
         base = self._base(request)
         key = request.header("x-netsuite-idempotency-key")
-        with self.lock:
+        try:
+            raw = request.json()
+        except ValueError as exc:
+            raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid JSON in the request body: {exc}") from exc
+        items = batch_items(raw)
+        start = now_iso()
+        with self.lock:  # the key check and the job are one step: a same-key twin cannot slip in
             if key and key in self.idempotency:
                 job_url = f"{base}/async/v1/job/{self.idempotency[key]}"
                 detail = (
                     f"A request with the same idempotency key is already submitted. See the job at {job_url}."
                 )
                 return Response(400, error_body(400, "IDEMPOTENCY_ERROR", detail), {"Location": job_url})
-        try:
-            raw = request.json()
-        except ValueError as exc:
-            raise NetSuiteError(400, "INVALID_CONTENT", f"Invalid JSON in the request body: {exc}") from exc
-        items = raw if isinstance(raw, list) else (raw or {}).get("items") if isinstance(raw, dict) else None
-        if not isinstance(items, list) or not items:
-            raise NetSuiteError(
-                400, "INVALID_CONTENT", 'A batch body is {"items": [...]} with at least one record.'
-            )
-        if len(items) > BATCH_MAX:
-            raise NetSuiteError(
-                400,
-                "INVALID_REQUEST",
-                f"A batch holds at most {BATCH_MAX} records; this one has {len(items)}.",
-            )
-        start = now_iso()
-        results: list[dict[str, Any]] = []
-        with self.lock:
+            results: list[dict[str, Any]] = []
             for item in items:
-                results.append(self._batch_one(request.method, rtype, item, base))
+                result, written = write_one(
+                    self.account, request.method, rtype, item, base, self.limits.result_ids
+                )
+                results.append(result)
+                if written:
+                    self._count_write(rtype)
             job_id = str(len(self.jobs) + 1)
             self.jobs[job_id] = Job(
                 job_id,
@@ -501,112 +473,35 @@ class NetSuiteSandbox(SandboxApp):
         location = f"{base}/async/v1/job/{job_id}"
         return Response(202, None, {"Location": location, "Preference-Applied": "respond-async"})
 
-    def _batch_one(self, method: str, rtype: str, item: Any, base: str) -> dict[str, Any]:
-        ext = item.get("externalId") if isinstance(item, dict) else None
-        try:
-            if not isinstance(item, dict):
-                raise NetSuiteError(400, "INVALID_CONTENT", "Each batch item must be a JSON object.")
-            if method == "PUT":
-                if not ext:
-                    raise NetSuiteError(
-                        400, "USER_ERROR", "A batch upsert needs an externalId on every record.", "externalId"
-                    )
-                record, _ = self.account.write(rtype, item, external_id=str(ext))
-            elif method == "PATCH":
-                record_id = str(item.get("id") or "")
-                if not record_id:
-                    raise NetSuiteError(
-                        400, "USER_ERROR", "A batch update needs an id on every record.", "id"
-                    )
-                record, _ = self.account.write(
-                    rtype, {k: v for k, v in item.items() if k != "id"}, record_id=record_id
-                )
-            else:
-                record, _ = self.account.write(rtype, item)
-        except NetSuiteError as exc:
-            return {
-                "status": exc.status,
-                "externalId": ext,
-                **{k: v for k, v in exc.body().items() if k != "status"},
-            }
-        self._count_write(rtype)
-        if not self.limits.result_ids:
-            return {"status": 204, "externalId": record.get("externalId")}
-        return {
-            "status": 204,
-            "id": record["id"],
-            "externalId": record.get("externalId"),
-            "location": f"{base}/record/v1/{rtype}/{record['id']}",
-        }
-
     def _job_of(self, request: Request) -> Job:
         job = self.jobs.get(request.params["job"])
         if job is None:
             raise NetSuiteError(404, "NONEXISTENT_ID", f"The job {request.params['job']} does not exist.")
         return job
 
+    def _job_url(self, request: Request, job: Job) -> str:
+        return f"{self._base(request)}/async/v1/job/{job.id}"
+
     def _job(self, request: Request) -> Response:
-        base = self._base(request)
         with self.lock:
             job = self._job_of(request)
             job.polls += 1
-            done = job.completed
-        url = f"{base}/async/v1/job/{job.id}"
-        return Response(
-            200,
-            {
-                "id": job.id,
-                "completed": done,
-                "progress": "succeeded" if done else "pending",
-                "links": [{"rel": "self", "href": url}],
-                "task": {"links": [{"rel": "related", "href": f"{url}/task"}]},
-            },
-        )
+            return Response(200, job.body(self._job_url(request, job)))
 
     def _tasks(self, request: Request) -> Response:
-        base = self._base(request)
         with self.lock:
             job = self._job_of(request)
-        url = f"{base}/async/v1/job/{job.id}/task"
-        tasks = [{"links": [{"rel": "self", "href": f"{url}/{tid}"}]} for tid in job.task_ids]
-        return Response(
-            200,
-            {"items": tasks, "count": len(tasks), "hasMore": False, "offset": 0, "totalResults": len(tasks)},
-        )
+            return Response(200, job.tasks_body(f"{self._job_url(request, job)}/task"))
 
     def _task(self, request: Request) -> Response:
-        base = self._base(request)
+        tid = request.params["task"]
         with self.lock:
             job = self._job_of(request)
-        tid = request.params["task"]
-        if tid not in job.task_ids:
-            raise NetSuiteError(404, "NONEXISTENT_ID", f"The task {tid} does not exist.")
-        url = f"{base}/async/v1/job/{job.id}/task/{tid}"
-        return Response(
-            200,
-            {
-                "id": "1",
-                "completed": job.completed,
-                "progress": "succeeded" if job.completed else "pending",
-                "startTime": job.start,
-                "endTime": job.end if job.completed else None,
-                "links": [{"rel": "self", "href": url}, {"rel": "related", "href": f"{url}/result"}],
-            },
-        )
+            return Response(200, job.task_body(f"{self._job_url(request, job)}/task/{tid}", tid))
 
     def _result(self, request: Request) -> Response:
         with self.lock:
-            job = self._job_of(request)
-        if not job.completed:
-            raise NetSuiteError(400, "JOB_NOT_COMPLETED", f"The job {job.id} has not completed yet.")
-        tid = request.params["task"]
-        if tid not in job.task_ids:
-            raise NetSuiteError(404, "NONEXISTENT_ID", f"The task {tid} does not exist.")
-        if job.per_task:
-            return Response(200, copy.deepcopy(job.results[int(tid) - 1]))
-        return Response(
-            200, {"items": copy.deepcopy(job.results), "count": len(job.results), "hasMore": False}
-        )
+            return Response(200, self._job_of(request).result_body(request.params["task"]))
 
     # -- admin -----------------------------------------------------------------------------------------
     def _admin_limits(self, request: Request) -> Response:

@@ -47,6 +47,7 @@ class NetSuiteError(Exception):
 
 
 def error_body(status: int, code: str, detail: str, path: str | None = None) -> dict[str, Any]:
+    """NetSuite's error body with one ``o:errorDetails`` entry."""
     kind, title = _TYPES.get(status, ("about:blank", "Error"))
     entry: dict[str, Any] = {"detail": detail, "o:errorCode": code}
     if path:
@@ -55,10 +56,12 @@ def error_body(status: int, code: str, detail: str, path: str | None = None) -> 
 
 
 def missing(field: str) -> NetSuiteError:
+    """A required field left empty."""
     return NetSuiteError(400, "USER_ERROR", f"Please enter a value for [{field}].", field)
 
 
 def bad_ref(field: str, value: Any) -> NetSuiteError:
+    """A reference to a record the account does not have."""
     return NetSuiteError(
         400,
         "INVALID_KEY_OR_REF",

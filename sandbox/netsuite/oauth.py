@@ -16,6 +16,7 @@ from oauthlib.oauth1.rfc5849 import signature, utils
 from sandbox.common.httpd import Request
 
 MAX_CLOCK_SKEW = 300  # seconds an oauth_timestamp may be away from the server clock
+MAX_NONCES = 10_000  # nonces kept before those too old to pass the clock check are forgotten
 
 
 @dataclass
@@ -38,7 +39,9 @@ def verify(
 ) -> None:
     """Raise :class:`AuthFailure` unless ``request`` carries a valid TBA signature for ``creds``.
 
-    ``nonces`` (when given) remembers the nonces seen, so a replayed request is refused.
+    ``nonces`` (when given) remembers the nonces seen, so a replayed request is refused; past
+    :data:`MAX_NONCES` the ones older than the clock-skew window are dropped (a long-running sandbox
+    does not grow without bound).
     """
     header = request.header("authorization") or ""
     if not header.startswith("OAuth "):
@@ -76,4 +79,7 @@ def verify(
         nonce = (stamp, oauth["oauth_nonce"])
         if nonce in nonces:
             raise AuthFailure("replayed oauth_nonce")
+        if len(nonces) >= MAX_NONCES:  # a replay of these would fail the clock check anyway
+            cutoff = time.time() - MAX_CLOCK_SKEW
+            nonces.difference_update([seen for seen in nonces if seen[0] < cutoff])
         nonces.add(nonce)

@@ -44,6 +44,7 @@ def record_type(name: str) -> str:
 
 
 def now_iso() -> str:
+    """Now, as NetSuite writes timestamps (UTC, seconds)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -42,6 +42,8 @@ class SuiteQLError(ValueError):
 
 @dataclass
 class Query:
+    """One parsed ``SELECT``: columns, table, conditions and order."""
+
     columns: list[str]  # ["*"] for all
     table: str
     where: Callable[[dict[str, Any]], bool]

@@ -30,7 +30,7 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer": "triggerer",
     "airflow-worker": "celery worker",
 }
-SANDBOXES = {"streak-sandbox": "streak", "quickbooks-sandbox": "quickbooks"}
+SANDBOXES = {"streak-sandbox": "streak", "quickbooks-sandbox": "quickbooks", "netsuite-sandbox": "netsuite"}
 REQUIRE_COMPOSE_ENV = "STREAK_ERP_REQUIRE_COMPOSE"  # set by .ci/run: no docker-compose is a failure there
 
 
@@ -181,6 +181,32 @@ def test_default_connections_reach_the_sandboxes_and_state_db(config) -> None:
     assert qbo_extras["discovery_url"] == "http://quickbooks-sandbox:8402/discovery"
     assert (
         url_from_airflow_connection(state) == "postgresql+psycopg2://airflow:airflow@postgres:5432/erp_sync"
+    )
+
+
+def test_default_netsuite_connection_reaches_its_sandbox(config, monkeypatch: pytest.MonkeyPatch) -> None:
+    from erp_operators.netsuite.hook import NetSuiteHook
+    from sandbox.netsuite import app as netsuite_app
+
+    uri = config["services"]["airflow-worker"]["environment"]["AIRFLOW_CONN_NETSUITE_DEFAULT"]
+    monkeypatch.setenv("AIRFLOW_CONN_NETSUITE_DEFAULT", uri)
+    netsuite = NetSuiteHook().config
+
+    assert netsuite.base_url == "http://netsuite-sandbox:8403/services/rest"
+    assert (
+        netsuite.account_id,
+        netsuite.consumer_key,
+        netsuite.consumer_secret,
+        netsuite.token_id,
+        netsuite.token_secret,
+        netsuite.concurrency_limit,
+    ) == (
+        netsuite_app.DEFAULT_ACCOUNT_ID,
+        netsuite_app.DEFAULT_CONSUMER_KEY,
+        netsuite_app.DEFAULT_CONSUMER_SECRET,
+        netsuite_app.DEFAULT_TOKEN_ID,
+        netsuite_app.DEFAULT_TOKEN_SECRET,
+        netsuite_app.DEFAULT_CONCURRENCY,
     )
 
 

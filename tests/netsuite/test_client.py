@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import uuid
 
 import pytest
 
-from erp_operators.errors import ERPAuthError, ERPThrottledError, ERPValidationError
+from erp_operators.errors import ERPAuthError, ERPRetriableError, ERPThrottledError, ERPValidationError
 from erp_operators.netsuite.client import NetSuiteClient, error_details, make_error
 from erp_operators.netsuite.hook import NetSuiteHook, pool_slots
 from erp_operators.receipts import ErrorClass
@@ -33,6 +35,7 @@ def test_connection_extras_build_the_client_lazily(ns: NSSandbox, monkeypatch: p
                     "token_secret": "sandbox-token-secret",
                     "concurrency_limit": "15",
                     "max_attempts": 3,
+                    "job_timeout": "30",
                 },
             }
         ),
@@ -41,6 +44,7 @@ def test_connection_extras_build_the_client_lazily(ns: NSSandbox, monkeypatch: p
     assert hook._client is None
     cfg = hook.config
     assert cfg.base_url == f"{ns.url}/services/rest" and cfg.concurrency_limit == 15 and cfg.max_attempts == 3
+    assert cfg.job_timeout == 30.0
     assert pool_slots(cfg) == 15 and pool_slots(cfg, share=0.5) == 7
     conn = hook.get_conn()
     assert conn is hook.get_conn() and conn.auth.client.realm == DEFAULT_ACCOUNT_ID
@@ -92,6 +96,24 @@ def test_error_details_are_parsed_into_a_clear_message() -> None:
     assert isinstance(limit, ERPThrottledError) and limit.error_class is ErrorClass.RETRIABLE
     assert make_error(503, {"title": "Service Unavailable"}, "x").error_class is ErrorClass.RETRIABLE
     assert make_error(409, {}, "x").error_class is ErrorClass.VALIDATION
+    two_fields = {
+        "o:errorDetails": [
+            {
+                "detail": "Please enter a value for [entity].",
+                "o:errorCode": "USER_ERROR",
+                "o:errorPath": "entity",
+            },
+            {
+                "detail": "Please enter a value for [item].",
+                "o:errorCode": "USER_ERROR",
+                "o:errorPath": "item",
+            },
+        ]
+    }
+    assert make_error(400, two_fields, "salesOrder for box b1").message == (
+        "NetSuite refused salesOrder for box b1: Please enter a value for [entity].; "
+        "Please enter a value for [item]. [item] (USER_ERROR 400, field entity)"
+    )
 
 
 def test_wrong_secret_is_one_clear_auth_error(ns: NSSandbox) -> None:
@@ -102,6 +124,8 @@ def test_wrong_secret_is_one_clear_auth_error(ns: NSSandbox) -> None:
     assert f"account {DEFAULT_ACCOUNT_ID}" in message and "INVALID_LOGIN" in message
     assert "wrong-secret" not in message and "sandbox-token-secret" not in message
     assert ns.state()["counters"]["responses_401"] == 1  # not retried
+    ok, summary = NetSuiteHook.from_config(ns.config(secret="wrong-secret-123")).test_connection()
+    assert not ok and summary.startswith("NetSuite answered HTTP 401: INVALID_LOGIN: Invalid login attempt")
 
 
 def test_throttling_and_5xx_are_retried(ns: NSSandbox) -> None:
@@ -168,3 +192,51 @@ def test_a_lost_batch_answer_is_answered_from_the_first_job(ns: NSSandbox) -> No
     assert all(r.ok for r in results)
     state = ns.state()
     assert state["counters"]["batch_jobs"] == 1 and state["counts"]["customer"] == 4
+
+
+def test_the_same_records_sent_again_later_are_written_again(ns: NSSandbox) -> None:
+    # A change, then a change back, on the same day: the third batch is new work, not a repeat of
+    # the first one (a content-derived idempotency key would answer it from the first job).
+    c = client(ns)
+    first = [{"externalId": "R1", "companyName": "R1", "subsidiary": {"id": "1"}, "email": "a@r1.test"}]
+    changed = [{**first[0], "email": "b@r1.test"}]
+    for items in (first, changed, first):
+        assert [r.ok for r in c.batch("customer", "PUT", items, "a customer batch")] == [True]
+    state = ns.state()
+    assert state["counters"]["batch_jobs"] == 3
+    assert [r["email"] for r in state["records"]["customer"]] == ["a@r1.test"]
+
+
+def test_a_job_that_never_completes_fails_after_the_bounded_wait(ns: NSSandbox) -> None:
+    ns.limits(job_polls=1_000_000)
+    c = client(ns, job_timeout=0.05)
+    items = [{"externalId": "W1", "companyName": "W1", "subsidiary": {"id": "1"}}]
+    with pytest.raises(ERPRetriableError) as caught:
+        c.batch("customer", "PUT", items, "a slow batch")
+    message = str(caught.value)
+    assert "/async/v1/job/1" in message and "a slow batch" in message
+    assert "still pending after 0.05s" in message and "a rerun is safe" in message
+
+
+def test_consumer_and_token_secrets_are_masked_when_the_hook_reads_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    consumer_secret, token_secret = f"cs-{uuid.uuid4().hex}", f"ts-{uuid.uuid4().hex}"
+    assert consumer_secret in str(redact(f"s={consumer_secret}"))  # not known to the masker yet
+    sandbox = NSSandbox(consumer_secret=consumer_secret, token_secret=token_secret)
+    try:
+        hook = NetSuiteHook.from_config(sandbox.config(secret=consumer_secret, token_secret=token_secret))
+        sandbox.admin(
+            "POST", "faults", {"kind": "status", "status": 503, "count": 1, "path_prefix": "/services/rest/"}
+        )
+        with caplog.at_level(logging.DEBUG):
+            assert hook.get_conn().suiteql("SELECT itemid FROM item") == [{"itemid": "Hours"}]
+        hook.close()
+    finally:
+        sandbox.stop()
+    assert consumer_secret not in caplog.text and token_secret not in caplog.text
+    assert consumer_secret not in repr(hook.config) and token_secret not in repr(hook.config)
+    assert consumer_secret not in str(redact(f"s={consumer_secret}"))
+    assert token_secret not in str(redact(f"s={token_secret}"))

@@ -24,7 +24,7 @@ COLLECTION = "application/vnd.oracle.resource+json; type=collection"
 
 
 def signed_session(
-    secret: str = DEFAULT_CONSUMER_SECRET, realm: str = DEFAULT_ACCOUNT_ID
+    secret: str = DEFAULT_CONSUMER_SECRET, realm: str = DEFAULT_ACCOUNT_ID, method: str = "HMAC-SHA256"
 ) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
@@ -33,7 +33,7 @@ def signed_session(
         client_secret=secret,
         resource_owner_key=DEFAULT_TOKEN_ID,
         resource_owner_secret=DEFAULT_TOKEN_SECRET,
-        signature_method="HMAC-SHA256",
+        signature_method=method,
         realm=realm,
     )
     session.headers["Content-Type"] = "application/json"
@@ -91,6 +91,12 @@ def test_realm_must_be_the_account_id_as_given(ns: NSSandbox) -> None:
     lowered = Api(ns, signed_session(realm=DEFAULT_ACCOUNT_ID.lower().replace("_", "-")))
     assert lowered("GET", "record/v1/metadata-catalog").status_code == 401
     assert "realm" in ns.state()["auth_failures"][0]
+
+
+def test_hmac_sha1_is_refused_even_with_the_right_secrets(ns: NSSandbox) -> None:
+    sha1 = Api(ns, signed_session(method="HMAC-SHA1"))
+    assert sha1("GET", "record/v1/metadata-catalog").status_code == 401
+    assert ns.state()["auth_failures"] == ["signature method 'HMAC-SHA1' is not HMAC-SHA256"]
 
 
 def test_unsigned_and_replayed_requests_are_refused(ns: NSSandbox, api: Api) -> None:
@@ -278,6 +284,10 @@ def test_collection_filter_q(ns: NSSandbox, api: Api) -> None:
     ).json()
     assert either["totalResults"] == 3 and either["count"] == 2 and either["hasMore"] is True
     assert any(link["rel"] == "next" for link in either["links"])
+    # reserved and non-ASCII characters in a signed query string: the signature still matches
+    ns.admin("POST", "seed", {"customer": [customer("Müller & Söhne (100%) #1")]})
+    umlaut = api("GET", "record/v1/customer", params={"q": 'companyName IS "Müller & Söhne (100%) #1"'})
+    assert umlaut.status_code == 200 and umlaut.json()["count"] == 1
     bad = api("GET", "record/v1/customer", params={"q": "email LOOKS_LIKE x"})
     assert bad.status_code == 400 and detail(bad)["o:errorCode"] == "INVALID_PARAMETER"
 
@@ -324,6 +334,7 @@ def test_batch_body_may_be_a_bare_list_and_results_one_task_per_record(ns: NSSan
     assert api.http.get(job_url, timeout=10).json()["completed"] is True
     tasks = api.http.get(f"{job_url}/task", timeout=10).json()["items"]
     assert len(tasks) == 2
+    assert [api.http.get(t["links"][0]["href"], timeout=10).json()["id"] for t in tasks] == ["1", "2"]
     results = [api.http.get(t["links"][0]["href"] + "/result", timeout=10).json() for t in tasks]
     assert [r["status"] for r in results] == [204, 400] and results[0]["externalId"] == "L1"
 
@@ -376,3 +387,39 @@ def test_state_counts_records_writes_and_request_times(ns: NSSandbox, api: Api) 
     assert state["counters"]["first_request_at"] <= state["counters"]["last_request_at"]
     ns.reset()
     assert ns.state()["counts"] == {"serviceSaleItem": 1}
+
+
+def test_nonces_too_old_to_replay_are_forgotten_once_many_are_kept() -> None:
+    from oauthlib.oauth1 import Client
+
+    from sandbox.common.httpd import Request
+    from sandbox.netsuite.oauth import MAX_CLOCK_SKEW, MAX_NONCES, TBACredentials, verify
+
+    creds = TBACredentials(
+        DEFAULT_ACCOUNT_ID,
+        DEFAULT_CONSUMER_KEY,
+        DEFAULT_CONSUMER_SECRET,
+        DEFAULT_TOKEN_ID,
+        DEFAULT_TOKEN_SECRET,
+    )
+    signer = Client(
+        DEFAULT_CONSUMER_KEY,
+        client_secret=DEFAULT_CONSUMER_SECRET,
+        resource_owner_key=DEFAULT_TOKEN_ID,
+        resource_owner_secret=DEFAULT_TOKEN_SECRET,
+        signature_method="HMAC-SHA256",
+        realm=DEFAULT_ACCOUNT_ID,
+    )
+    _, headers, _ = signer.sign("http://127.0.0.1:9/services/rest/record/v1/customer?limit=5")
+    request = Request(
+        "GET",
+        "/services/rest/record/v1/customer",
+        {"limit": ["5"]},
+        {"authorization": headers["Authorization"], "host": "127.0.0.1:9"},
+        b"",
+    )
+    old = int(time.time()) - 2 * MAX_CLOCK_SKEW
+    fresh = (int(time.time()), "fresh-nonce")
+    nonces = {(old, f"old-{n}") for n in range(MAX_NONCES)} | {fresh}
+    verify(request, creds, nonces)
+    assert len(nonces) == 2 and fresh in nonces  # the old ones went; the fresh one and this request's stay

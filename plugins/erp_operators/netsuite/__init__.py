@@ -1,3 +1,3 @@
-"""NetSuite (SuiteTalk REST, token-based auth): hook, client, payloads and the connector."""
+"""NetSuite (SuiteTalk REST, token-based auth): hook, client, payloads, the connector and its reads."""
 
 from __future__ import annotations

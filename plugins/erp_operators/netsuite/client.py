@@ -6,20 +6,20 @@
   retried with jittered exponential backoff (``Retry-After`` honoured); 401/403 are an
   :class:`~erp_operators.errors.ERPAuthError` at once; other 4xx are not retried.
 * SuiteQL is paged with ``limit``/``offset`` until ``hasMore`` is false.
-* Batches go to the asynchronous batch endpoint (at most 100 records, one type) with a
-  deterministic ``X-NetSuite-Idempotency-Key``; the job is polled to completion and its
-  per-record results are read back through the job's task resources.
+* Batches go to the asynchronous batch endpoint (at most 100 records, one type) with an
+  ``X-NetSuite-Idempotency-Key`` made per submission and resent on its retries (a lost answer is
+  read back from the first job); the job is polled until it completes or ``job_timeout`` passes,
+  and its per-record results are read back through the job's task resources.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 
 BATCH_MAX = 100
 PAGE_MAX = 1000
-JOB_TIMEOUT = 15 * 60.0  # NetSuite times a request out after 15 minutes
 COLLECTION_TYPE = "application/vnd.oracle.resource+json; type=collection"
 NETSUITE_CODES = VendorCodes(
     retriable=frozenset(
@@ -66,18 +65,26 @@ def quote(value: Any) -> str:
 
 
 def error_details(body: Any) -> tuple[str, str, str]:
-    """``(code, detail, path)`` of the first entry of a NetSuite ``o:errorDetails`` body."""
+    """``(code, detail, path)`` of a NetSuite ``o:errorDetails`` body.
+
+    Code and path are the first entry's; the detail joins every entry's (``detail [path]`` for the
+    later ones), so a refusal that lists several fields names them all.
+    """
     if not isinstance(body, Mapping):
         return "", "", ""
-    details = body.get("o:errorDetails") or []
-    if details and isinstance(details[0], Mapping):
-        first = details[0]
-        return (
-            str(first.get("o:errorCode") or ""),
-            str(first.get("detail") or "").strip(),
-            str(first.get("o:errorPath") or ""),
-        )
-    return "", str(body.get("title") or body.get("detail") or ""), ""
+    details = [d for d in body.get("o:errorDetails") or [] if isinstance(d, Mapping)]
+    if not details:
+        return "", str(body.get("title") or body.get("detail") or ""), ""
+    first = details[0]
+    texts: list[str] = []
+    for n, entry in enumerate(details):
+        text = str(entry.get("detail") or "").strip()
+        path = str(entry.get("o:errorPath") or "")
+        if n and path:
+            text = f"{text} [{path}]"
+        if text and text not in texts:
+            texts.append(text)
+    return str(first.get("o:errorCode") or ""), "; ".join(texts), str(first.get("o:errorPath") or "")
 
 
 def make_error(
@@ -140,11 +147,13 @@ class NetSuiteClient:
         return self.session.auth
 
     def url(self, endpoint: str) -> str:
+        """Absolute URL of ``endpoint`` (relative to ``/services/rest/``, or already absolute)."""
         if endpoint.startswith(("http://", "https://")):
             return endpoint
         return f"{self.config.base_url}/{endpoint.lstrip('/')}"
 
     def close(self) -> None:
+        """Close the signed session."""
         self.session.close()
 
     # -- one call ------------------------------------------------------------------------------------
@@ -272,6 +281,7 @@ class NetSuiteClient:
         return self._written_id(response, rtype, what)
 
     def update(self, rtype: str, record_id: str, body: Mapping[str, Any], what: str) -> str:
+        """``PATCH record/v1/{type}/{id}`` with the changed fields -> the record's internal id."""
         response = self.request("PATCH", f"record/v1/{rtype}/{record_id}", dict(body), what=what)
         return self._written_id(response, rtype, what) if response.headers.get("Location") else record_id
 
@@ -324,12 +334,15 @@ class NetSuiteClient:
         return rows
 
     # -- async batch -----------------------------------------------------------------------------------
-    def idempotency_key(self, rtype: str, method: str, items: Sequence[Mapping[str, Any]]) -> str:
-        """Deterministic per account, record type, method, content and UTC day."""
-        text = json.dumps([self.config.account_id, rtype, method, list(items)], sort_keys=True, default=str)
-        day = datetime.now(UTC).strftime("%Y%m%d")
-        digest = hashlib.sha256(f"{text}|{day}".encode()).hexdigest()
-        return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+    @staticmethod
+    def idempotency_key() -> str:
+        """A fresh ``X-NetSuite-Idempotency-Key`` for one submission of one batch.
+
+        The key is made once per :meth:`batch` call and resent on that call's retries, so a batch
+        whose answer was lost is never run twice. It is not derived from the content: the same
+        records sent again later (a change, then a change back) are new work, not a repeat.
+        """
+        return str(uuid.uuid4())
 
     def batch(
         self, rtype: str, method: str, items: Sequence[Mapping[str, Any]], what: str
@@ -342,7 +355,7 @@ class NetSuiteClient:
         headers = {
             "Prefer": "respond-async",
             "Content-Type": COLLECTION_TYPE,
-            "X-NetSuite-Idempotency-Key": self.idempotency_key(rtype, method, items),
+            "X-NetSuite-Idempotency-Key": self.idempotency_key(),
         }
         try:
             response = self.request(
@@ -360,18 +373,25 @@ class NetSuiteClient:
         return self._match_results(items, results, what)
 
     def job_results(self, job_url: str, what: str) -> list[dict[str, Any]]:
-        """Poll an async job until it completes; the raw per-record results of all its tasks."""
-        deadline = time.monotonic() + JOB_TIMEOUT
+        """Poll an async job until it completes; the raw per-record results of all its tasks.
+
+        Polls every ``poll_interval`` seconds for at most ``job_timeout`` seconds, then raises a
+        retriable error naming the job (it may still finish; a rerun is safe, see the connector).
+        """
+        timeout = self.config.job_timeout
+        deadline = time.monotonic() + timeout
+        polls = 0
         while True:
             job = self.request("GET", job_url, what=f"the job of {what}").json()
-            if job.get("completed") or str(job.get("progress", "")).lower() in (
-                "succeeded",
-                "failed",
-                "completed",
-            ):
+            polls += 1
+            progress = str(job.get("progress", ""))
+            if job.get("completed") or progress.lower() in ("succeeded", "failed", "completed"):
                 break
-            if time.monotonic() > deadline:
-                raise ERPRetriableError(f"NetSuite job {job_url} for {what} did not complete in time")
+            if time.monotonic() >= deadline:
+                raise ERPRetriableError(
+                    f"NetSuite job {job_url} for {what} was still {progress or 'running'} after "
+                    f"{timeout:g}s ({polls} polls); its records may still land, and a rerun is safe"
+                )
             self._sleep(self.config.poll_interval)
         task_links = _links(job.get("task")) or [f"{job_url.rstrip('/')}/task"]
         results: list[dict[str, Any]] = []
@@ -413,7 +433,7 @@ class NetSuiteClient:
             if status < 400:  # an id the result leaves out is looked up by external id by the caller
                 out.append(BatchResult(index, True, id=record_id, external_id=ext))
             else:
-                error = make_error(status if status >= 400 else 500, row, f"record {ext or index} of {what}")
+                error = make_error(status, row, f"record {ext or index} of {what}")
                 out.append(BatchResult(index, False, external_id=ext, error=error))
         return out
 

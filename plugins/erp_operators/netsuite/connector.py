@@ -10,29 +10,29 @@
   land) is resolved by looking the order up. When ``erp_defaults.invoice_from_order`` is set, each
   sales order is transformed into an invoice (``!transform/invoice``) unless an invoice
   ``createdfrom`` it exists already. The receipt's ``erp_number`` is the order's ``tranId``.
+* Payments and stock are read by :mod:`erp_operators.netsuite.reads`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
 from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
-from erp_operators.netsuite import payloads
-from erp_operators.netsuite.client import BATCH_MAX, NetSuiteClient, quote
+from erp_operators.netsuite import payloads, reads
+from erp_operators.netsuite.client import BATCH_MAX, NetSuiteClient
 from erp_operators.netsuite.hook import NetSuiteConfig, NetSuiteHook
 from erp_operators.netsuite.payloads import NetSuiteSettings
-from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus, payload_hash
+from erp_operators.receipts import Receipt, ReceiptStatus
+from erp_operators.write_steps import Pending, failed, in_order, prepare, settle_ledger_hits
 from sync_core.canonical import Customer, Item, Payment, SalesDocument
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
 CUSTOMER_COLUMNS = "id, externalid, entityid, companyname, email, phone, isperson, firstname, lastname"
 ITEM_COLUMNS = "id, externalid, itemid, displayname, itemtype"
 TRANSACTION_COLUMNS = "id, externalid, tranid, type"
@@ -44,17 +44,6 @@ ITEM_TYPES_BY_CODE = {
     "NonInvtPart": "nonInventorySaleItem",
     "Service": "serviceSaleItem",
 }
-
-
-@dataclass
-class _Pending:
-    """One record on its way to NetSuite."""
-
-    index: int
-    key: str
-    payload: dict[str, Any]
-    digest: str
-    rtype: str = ""
 
 
 def _same(wanted: Any, actual: Any) -> bool:
@@ -140,68 +129,8 @@ class NetSuiteConnector(ERPConnector):
     def _ledger(self, entity: str, keys: Sequence[str]) -> dict[str, Any]:
         return self.store.ledger_get_many(self.erp_name, entity, keys)
 
-    @staticmethod
-    def _failed(
-        key: str, entity: str, exc: ERPError | str, digest: str = "", cls: ErrorClass | None = None
-    ) -> Receipt:
-        if isinstance(exc, ERPError):
-            return Receipt.failed(key, entity, exc.error_class, exc.message, digest)
-        return Receipt.failed(key, entity, cls or ErrorClass.VALIDATION, exc, digest)
-
-    def _prepare(
-        self,
-        entity: str,
-        records: Sequence[R],
-        key: Callable[[R], str],
-        build: Callable[[R], dict[str, Any]],
-        known: Callable[[R], Receipt | None] = lambda record: None,
-    ) -> tuple[dict[int, Receipt], dict[str, int], list[_Pending]]:
-        """First record of each key gets a payload; returns settled receipts, first index per key, the rest."""
-        receipts: dict[int, Receipt] = {}
-        first_of: dict[str, int] = {}
-        todo: list[_Pending] = []
-        for i, record in enumerate(records):
-            k = key(record)
-            if k in first_of:
-                continue
-            first_of[k] = i
-            if (receipt := known(record)) is not None:
-                receipts[i] = receipt
-                continue
-            try:
-                payload = build(record)
-            except payloads.PayloadError as exc:
-                receipts[i] = self._failed(k, entity, str(exc))
-                continue
-            todo.append(_Pending(i, k, payload, payload_hash(payload)))
-        return receipts, first_of, todo
-
-    @staticmethod
-    def _ledger_hit(entity: str, p: _Pending, entry: Any, same_payload: bool) -> Receipt | None:
-        if not entry or not entry.erp_id or entry.status == "failed":
-            return None
-        if same_payload and entry.payload_hash != p.digest:
-            return None
-        return Receipt(
-            p.key,
-            entity,
-            ReceiptStatus.UNCHANGED,
-            entry.erp_id,
-            entry.erp_number or "",
-            payload_hash=p.digest,
-        )
-
-    @staticmethod
-    def _in_order(
-        records: Sequence[Any],
-        receipts: Mapping[int, Receipt],
-        first_of: Mapping[str, int],
-        key: Callable[[Any], str],
-    ) -> list[Receipt]:
-        return [receipts[i] if i in receipts else receipts[first_of[key(r)]] for i, r in enumerate(records)]
-
     def _write_new(
-        self, entity: str, pending: Sequence[_Pending], what: Callable[[_Pending], str], method: str = "PUT"
+        self, entity: str, pending: Sequence[Pending], what: Callable[[Pending], str], method: str = "PUT"
     ) -> dict[int, tuple[str, ERPError | None]]:
         """Write new records (upsert by external id, or POST); ``index -> (id, error)``.
 
@@ -223,7 +152,7 @@ class NetSuiteConnector(ERPConnector):
                 except ERPError as exc:
                     out[p.index] = ("", exc)
             return out
-        chunks: list[list[_Pending]] = []
+        chunks: list[list[Pending]] = []
         for rtype in dict.fromkeys(p.rtype for p in pending):
             same = [p for p in pending if p.rtype == rtype]
             chunks += [same[i : i + BATCH_MAX] for i in range(0, len(same), BATCH_MAX)]
@@ -249,8 +178,46 @@ class NetSuiteConnector(ERPConnector):
         self._fill_missing_ids(pending, out)
         return out
 
+    def _create_once_per_name(
+        self,
+        entity: str,
+        to_create: Sequence[Pending],
+        name_field: str,
+        receipts: dict[int, Receipt],
+        taken: Callable[[Pending, ERPError], Receipt | None],
+    ) -> None:
+        """Create the new records, one per name (NetSuite's names are unique, without case).
+
+        Keys that share a name with an earlier key in the same call are matched to its record.
+        ``taken`` turns a refusal (the name exists already) into a receipt, or None to fail it.
+        """
+        leaders: dict[str, Pending] = {}
+        followers: list[tuple[Pending, Pending]] = []
+        for p in to_create:
+            name = str(p.payload[name_field]).casefold()
+            if name in leaders:
+                followers.append((p, leaders[name]))
+            else:
+                leaders[name] = p
+        written = self._write_new(entity, list(leaders.values()), lambda p: f"{entity} {p.key}")
+        for p in leaders.values():
+            record_id, error = written[p.index]
+            if error is None:
+                receipts[p.index] = Receipt(
+                    p.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=p.digest
+                )
+            else:
+                receipts[p.index] = taken(p, error) or failed(p.key, entity, error, p.digest)
+        for p, leader in followers:
+            lead = receipts[leader.index]
+            receipts[p.index] = (
+                Receipt(p.key, entity, ReceiptStatus.MATCHED, lead.erp_id, payload_hash=p.digest)
+                if lead.ok
+                else failed(p.key, entity, lead.message, p.digest, lead.error_class)
+            )
+
     def _fill_missing_ids(
-        self, pending: Sequence[_Pending], out: dict[int, tuple[str, ERPError | None]]
+        self, pending: Sequence[Pending], out: dict[int, tuple[str, ERPError | None]]
     ) -> None:
         """A batch result that said "done" without an id: find the record by its external id."""
         missing = [p for p in pending if p.index in out and out[p.index][1] is None and not out[p.index][0]]
@@ -282,32 +249,31 @@ class NetSuiteConnector(ERPConnector):
 
     def upsert_customers(self, customers: Sequence[Customer]) -> list[Receipt]:
         entity = ENTITY_CUSTOMER
-        receipts, first_of, todo = self._prepare(
-            entity, customers, lambda c: c.external_key, lambda c: payloads.customer_payload(c, self.settings)
+        receipts, first_of, todo = prepare(
+            entity,
+            customers,
+            lambda c: c.external_key,
+            lambda c: payloads.customer_payload(c, self.settings),
+            payloads.PayloadError,
         )
         for p in todo:
             p.rtype = "customer"
         ledger = self._ledger(entity, [p.key for p in todo])
-        remaining = []
-        for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=True)) is not None:
-                receipts[p.index] = hit
-            else:
-                remaining.append(p)
+        remaining = settle_ledger_hits(entity, todo, ledger, receipts, same_payload=True)
         try:
             self._settle_customers(remaining, ledger, receipts)
         except ERPAuthError:
             raise
         except ERPError as exc:  # the lookups failed: nothing can be written safely
             for p in remaining:
-                receipts.setdefault(p.index, self._failed(p.key, entity, exc, p.digest))
-        return self._in_order(customers, receipts, first_of, lambda c: c.external_key)
+                receipts.setdefault(p.index, failed(p.key, entity, exc, p.digest))
+        return in_order(customers, receipts, first_of, lambda c: c.external_key)
 
     def _customer_rows(self, column: str, values: Sequence[str], lower: bool = False) -> list[dict[str, Any]]:
         return self.client.select_in("customer", CUSTOMER_COLUMNS, column, values, lower=lower)
 
     def _settle_customers(
-        self, remaining: list[_Pending], ledger: Mapping[str, Any], receipts: dict[int, Receipt]
+        self, remaining: list[Pending], ledger: Mapping[str, Any], receipts: dict[int, Receipt]
     ) -> None:
         entity = ENTITY_CUSTOMER
         if not remaining:
@@ -337,7 +303,7 @@ class NetSuiteConnector(ERPConnector):
             for column in ("entityid", "companyname"):
                 for row in self._customer_rows(column, names, lower=True):
                     by_name.setdefault(str(row.get(column) or "").lower(), row)
-        to_create: list[_Pending] = []
+        to_create: list[Pending] = []
         for p in remaining:
             try:
                 if (row := ours.get(p.key)) is not None:
@@ -358,40 +324,17 @@ class NetSuiteConnector(ERPConnector):
             except ERPAuthError:
                 raise
             except ERPError as exc:
-                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
-        leaders: dict[str, _Pending] = {}
-        followers: list[tuple[_Pending, _Pending]] = []
-        for p in to_create:
-            name = str(p.payload["entityId"]).casefold()
-            if name in leaders:
-                followers.append((p, leaders[name]))
-            else:
-                leaders[name] = p
-        written = self._write_new(entity, list(leaders.values()), lambda p: f"customer {p.key}")
-        for p in leaders.values():
-            record_id, error = written[p.index]
-            if error is None:
-                receipts[p.index] = Receipt(
-                    p.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=p.digest
-                )
-            elif error.code == "DUP_ENTITY":  # the name is taken: link to that customer, never a second one
-                rows = self._customer_rows("entityid", [p.payload["entityId"]], lower=True)
-                receipts[p.index] = (
-                    self._link_foreign(p, rows[0], via_ledger=False)
-                    if rows
-                    else self._failed(p.key, entity, error, p.digest)
-                )
-            else:
-                receipts[p.index] = self._failed(p.key, entity, error, p.digest)
-        for p, leader in followers:
-            lead = receipts[leader.index]
-            receipts[p.index] = (
-                Receipt(p.key, entity, ReceiptStatus.MATCHED, lead.erp_id, payload_hash=p.digest)
-                if lead.ok
-                else self._failed(p.key, entity, lead.message, p.digest, lead.error_class)
-            )
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
 
-    def _refresh_ours(self, p: _Pending, row: Mapping[str, Any]) -> Receipt:
+        def taken(p: Pending, error: ERPError) -> Receipt | None:
+            if error.code != "DUP_ENTITY":  # the name is taken: link to that customer, never a second one
+                return None
+            rows = self._customer_rows("entityid", [p.payload["entityId"]], lower=True)
+            return self._link_foreign(p, rows[0], via_ledger=False) if rows else None
+
+        self._create_once_per_name(entity, to_create, "entityId", receipts, taken)
+
+    def _refresh_ours(self, p: Pending, row: Mapping[str, Any]) -> Receipt:
         """A customer/item we wrote before (found by external id): upsert again only if it changed."""
         entity = ENTITY_CUSTOMER if p.rtype == "customer" else ENTITY_ITEM
         if not differences(p.payload, row):
@@ -399,7 +342,7 @@ class NetSuiteConnector(ERPConnector):
         record_id = self.client.upsert(p.rtype, p.key, p.payload, f"{entity} {p.key}")
         return Receipt(p.key, entity, ReceiptStatus.UPDATED, record_id, payload_hash=p.digest)
 
-    def _link_foreign(self, p: _Pending, row: Mapping[str, Any], via_ledger: bool) -> Receipt:
+    def _link_foreign(self, p: Pending, row: Mapping[str, Any], via_ledger: bool) -> Receipt:
         """Link to a customer found by e-mail or name; patch the fields that differ (never its keys)."""
         entity = ENTITY_CUSTOMER
         changes = differences(p.payload, row, FOREIGN_IMMUTABLE)
@@ -418,29 +361,28 @@ class NetSuiteConnector(ERPConnector):
             return Receipt(item.sku, entity, ReceiptStatus.MATCHED, item.erp_ref) if item.erp_ref else None
 
         types = {i.sku: payloads.item_record_type(i) for i in items}
-        receipts, first_of, todo = self._prepare(
-            entity, items, lambda i: i.sku, lambda i: payloads.item_payload(i, self.settings), known=mapped
+        receipts, first_of, todo = prepare(
+            entity,
+            items,
+            lambda i: i.sku,
+            lambda i: payloads.item_payload(i, self.settings),
+            payloads.PayloadError,
+            known=mapped,
         )
         for p in todo:
             p.rtype = types[p.key]
-        ledger = self._ledger(entity, [p.key for p in todo])
-        remaining = []
-        for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=False)) is not None:
-                receipts[p.index] = hit
-            else:
-                remaining.append(p)
+        remaining = settle_ledger_hits(entity, todo, self._ledger(entity, [p.key for p in todo]), receipts)
         try:
             self._settle_items(remaining, receipts, create_missing)
         except ERPAuthError:
             raise
         except ERPError as exc:
             for p in remaining:
-                receipts.setdefault(p.index, self._failed(p.key, entity, exc, p.digest))
-        return self._in_order(items, receipts, first_of, lambda i: i.sku)
+                receipts.setdefault(p.index, failed(p.key, entity, exc, p.digest))
+        return in_order(items, receipts, first_of, lambda i: i.sku)
 
     def _settle_items(
-        self, remaining: list[_Pending], receipts: dict[int, Receipt], create_missing: bool
+        self, remaining: list[Pending], receipts: dict[int, Receipt], create_missing: bool
     ) -> None:
         entity = ENTITY_ITEM
         if not remaining:
@@ -460,7 +402,7 @@ class NetSuiteConnector(ERPConnector):
             for column in ("itemid", "displayname"):
                 for row in select("item", ITEM_COLUMNS, column, names, lower=True):
                     by_name.setdefault(str(row.get(column) or "").lower(), row)
-        to_create: list[_Pending] = []
+        to_create: list[Pending] = []
         for p in remaining:
             if (row := ours.get(p.key)) is not None:
                 p.rtype = ITEM_TYPES_BY_CODE.get(str(row.get("itemtype")), p.rtype)
@@ -469,7 +411,7 @@ class NetSuiteConnector(ERPConnector):
                 except ERPAuthError:
                     raise
                 except ERPError as exc:
-                    receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                    receipts[p.index] = failed(p.key, entity, exc, p.digest)
                 continue
             row = by_sku.get(p.key.lower()) or by_name.get(str(p.payload["itemId"]).lower())
             if row is not None:
@@ -479,44 +421,25 @@ class NetSuiteConnector(ERPConnector):
             elif create_missing:
                 to_create.append(p)
             else:
-                receipts[p.index] = self._failed(
+                receipts[p.index] = failed(
                     p.key,
                     entity,
                     f"unknown product: no NetSuite item with external ID or name {p.key!r} "
                     f"or name {p.payload['itemId']!r}",
                     p.digest,
                 )
-        leaders: dict[str, _Pending] = {}
-        followers: list[tuple[_Pending, _Pending]] = []
-        for p in to_create:
-            name = str(p.payload["itemId"]).casefold()
-            if name in leaders:
-                followers.append((p, leaders[name]))
-            else:
-                leaders[name] = p
-        written = self._write_new(entity, list(leaders.values()), lambda p: f"item {p.key}")
-        for p in leaders.values():
-            record_id, error = written[p.index]
-            if error is None:
-                receipts[p.index] = Receipt(
-                    p.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=p.digest
-                )
-                continue
-            if error.code == "DUP_ITEM":
-                rows = select("item", ITEM_COLUMNS, "itemid", [p.payload["itemId"]], lower=True)
-                if rows:
-                    receipts[p.index] = Receipt(
-                        p.key, entity, ReceiptStatus.MATCHED, str(rows[0]["id"]), payload_hash=p.digest
-                    )
-                    continue
-            receipts[p.index] = self._failed(p.key, entity, error, p.digest)
-        for p, leader in followers:
-            lead = receipts[leader.index]
-            receipts[p.index] = (
-                Receipt(p.key, entity, ReceiptStatus.MATCHED, lead.erp_id, payload_hash=p.digest)
-                if lead.ok
-                else self._failed(p.key, entity, lead.message, p.digest, lead.error_class)
+
+        def taken(p: Pending, error: ERPError) -> Receipt | None:
+            if error.code != "DUP_ITEM":  # the name is taken: match that item, never a second one
+                return None
+            rows = select("item", ITEM_COLUMNS, "itemid", [p.payload["itemId"]], lower=True)
+            return (
+                Receipt(p.key, entity, ReceiptStatus.MATCHED, str(rows[0]["id"]), payload_hash=p.digest)
+                if rows
+                else None
             )
+
+        self._create_once_per_name(entity, to_create, "itemId", receipts, taken)
 
     # -- documents --------------------------------------------------------------------------------
     def create_documents(
@@ -533,17 +456,13 @@ class NetSuiteConnector(ERPConnector):
                 doc, customer_refs.get(doc.customer.external_key, ""), item_refs, self.settings
             )
 
-        receipts, first_of, todo = self._prepare(entity, docs, lambda d: d.external_key, build)
+        receipts, first_of, todo = prepare(
+            entity, docs, lambda d: d.external_key, build, payloads.PayloadError
+        )
         for p in todo:
             p.rtype = payloads.document_record_type(by_key[p.key])
-        ledger = self._ledger(entity, [p.key for p in todo])
-        unseen: list[_Pending] = []
-        for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload=False)) is not None:
-                receipts[p.index] = hit
-            else:
-                unseen.append(p)
-        done: list[tuple[_Pending, str]] = []  # (pending, sales order id) needing an invoice check
+        unseen = settle_ledger_hits(entity, todo, self._ledger(entity, [p.key for p in todo]), receipts)
+        done: list[tuple[Pending, str]] = []  # (pending, sales order id) needing an invoice check
         try:
             existing = (
                 {
@@ -559,9 +478,9 @@ class NetSuiteConnector(ERPConnector):
             raise
         except ERPError as exc:  # cannot prove they do not exist yet: do not create blind
             for p in unseen:
-                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
             unseen, existing = [], {}
-        to_create: list[_Pending] = []
+        to_create: list[Pending] = []
         for p in unseen:
             if (row := existing.get(p.key)) is not None:
                 receipts[p.index] = self._doc_receipt(p, row, ReceiptStatus.UNCHANGED)
@@ -594,10 +513,10 @@ class NetSuiteConnector(ERPConnector):
                 if receipts[p.index].ok:
                     done.append((p, receipts[p.index].erp_id))
             else:
-                receipts[p.index] = self._failed(p.key, entity, error, p.digest)
+                receipts[p.index] = failed(p.key, entity, error, p.digest)
         if self.settings.invoice_from_order:
             self._ensure_invoices([(p, i) for p, i in done if p.rtype == "salesOrder"], by_key, receipts)
-        return self._in_order(docs, receipts, first_of, lambda d: d.external_key)
+        return in_order(docs, receipts, first_of, lambda d: d.external_key)
 
     def _tran_id(self, rtype: str, record_id: str) -> str:
         try:
@@ -608,19 +527,19 @@ class NetSuiteConnector(ERPConnector):
             return ""
         return str((record or {}).get("tranId") or "")
 
-    def _found_after_duplicate(self, p: _Pending, error: ERPError) -> Receipt:
+    def _found_after_duplicate(self, p: Pending, error: ERPError) -> Receipt:
         try:
             rows = self.client.select_in("transaction", TRANSACTION_COLUMNS, "externalid", [p.key])
         except ERPAuthError:
             raise
         except ERPError as exc:
-            return self._failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
+            return failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
         if not rows:
-            return self._failed(p.key, ENTITY_DOCUMENT, error, p.digest)
+            return failed(p.key, ENTITY_DOCUMENT, error, p.digest)
         return self._doc_receipt(p, rows[0], ReceiptStatus.UNCHANGED)
 
     @staticmethod
-    def _doc_receipt(p: _Pending, row: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
+    def _doc_receipt(p: Pending, row: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
         return Receipt(
             p.key,
             ENTITY_DOCUMENT,
@@ -632,7 +551,7 @@ class NetSuiteConnector(ERPConnector):
 
     def _ensure_invoices(
         self,
-        orders: Sequence[tuple[_Pending, str]],
+        orders: Sequence[tuple[Pending, str]],
         docs: Mapping[str, SalesDocument],
         receipts: dict[int, Receipt],
     ) -> None:
@@ -654,7 +573,7 @@ class NetSuiteConnector(ERPConnector):
             raise
         except ERPError as exc:
             for p, _ in orders:
-                receipts[p.index] = self._failed(
+                receipts[p.index] = failed(
                     p.key, ENTITY_DOCUMENT, f"invoice not checked: {exc.message}", p.digest, exc.error_class
                 )
             return
@@ -670,7 +589,7 @@ class NetSuiteConnector(ERPConnector):
                 if exc.code == "DUP_RCRD":
                     continue  # made by an earlier attempt whose answer was lost
                 if isinstance(exc, ERPRetriableError):
-                    receipts[p.index] = self._failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
+                    receipts[p.index] = failed(p.key, ENTITY_DOCUMENT, exc, p.digest)
                 else:  # the order stands; say why there is no invoice
                     done = receipts[p.index]
                     receipts[p.index] = Receipt(
@@ -683,80 +602,9 @@ class NetSuiteConnector(ERPConnector):
                         payload_hash=done.payload_hash,
                     )
 
-    # -- reads ------------------------------------------------------------------------------------
+    # -- reads (see erp_operators.netsuite.reads) -----------------------------------------------------
     def read_payments(self, since: datetime) -> list[Payment]:
-        moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
-        stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
-        rows = self.client.suiteql(
-            "SELECT id, tranid, trandate, total, currency FROM transaction WHERE type = 'CustPymt' "
-            f"AND lastmodifieddate >= TO_TIMESTAMP({quote(stamp)}, 'YYYY-MM-DD HH24:MI:SS') ORDER BY id"
-        )
-        documents: dict[str, dict[str, Any] | None] = {}
-        out: list[Payment] = []
-        for row in rows:
-            payment = self.client.get_record("customerPayment", str(row["id"]))
-            if payment is None:
-                continue
-            for applied in (payment.get("apply") or {}).get("items") or []:
-                if applied.get("apply") is False:
-                    continue
-                doc_id = str((applied.get("doc") or {}).get("id") or "")
-                if doc_id not in documents:
-                    documents[doc_id] = self._synced_document(doc_id)
-                found = documents[doc_id]
-                if found is None:
-                    continue  # not a document this sync created
-                out.append(
-                    Payment(
-                        erp_id=str(payment["id"]),
-                        document_external_key=found["box_key"],
-                        amount=Decimal(str(applied.get("amount", payment.get("payment", 0)))),
-                        currency=found["currency"],
-                        paid_date=date.fromisoformat(
-                            str(payment.get("tranDate") or moment.date().isoformat())[:10]
-                        ),
-                        erp_document_id=found["id"],
-                        erp_document_number=found["number"],
-                        reference=str(payment.get("tranId") or ""),
-                        fully_paid=Decimal(str(found["remaining"])) == 0,
-                    )
-                )
-        return out
-
-    def _synced_document(self, invoice_id: str) -> dict[str, Any] | None:
-        """The box behind an invoice: its own external id, or that of the sales order it came from."""
-        invoice = self.client.get_record("invoice", invoice_id)
-        if invoice is None:
-            return None
-        source, box_key = invoice, str(invoice.get("externalId") or "")
-        origin = str((invoice.get("createdFrom") or {}).get("id") or "")
-        if origin:
-            order = self.client.get_record("salesOrder", origin)
-            if order is not None and order.get("externalId"):
-                source, box_key = order, str(order["externalId"])
-        if not box_key:
-            return None
-        currency_id = str((invoice.get("currency") or {}).get("id") or "")
-        currency = next((code for code, cid in self.settings.currencies.items() if cid == currency_id), "")
-        return {
-            "box_key": box_key,
-            "id": str(source["id"]),
-            "number": str(source.get("tranId") or ""),
-            "currency": currency,
-            "remaining": invoice.get("amountRemaining", invoice.get("total", 1)),
-        }
+        return reads.read_payments(self.client, self.settings, since)
 
     def read_stock(self, skus: Sequence[str]) -> dict[str, Decimal]:
-        wanted = {s.casefold(): s for s in skus}
-        stock: dict[str, Decimal] = {}
-        if not wanted:
-            return stock
-        rows = self.client.suiteql(
-            "SELECT id, externalid, itemid, quantityonhand FROM item WHERE itemtype = 'InvtPart' ORDER BY id"
-        )
-        for row in rows:
-            for key in (str(row.get("externalid") or ""), str(row.get("itemid") or "")):
-                sku = wanted.get(key.casefold())
-                if sku and sku not in stock:
-                    stock[sku] = Decimal(str(row.get("quantityonhand") or 0))
-        return stock
+        return reads.read_stock(self.client, skus)

@@ -5,7 +5,8 @@ base URL override (a local sandbox is reached this way). Extras (see ``provider_
 (required), ``token_id``, ``token_secret``, ``concurrency_limit`` (the account's concurrent-request
 limit, default 5; sizes the Airflow pool, see :func:`pool_slots`), ``timeout``. Advanced extras, read
 from the extra JSON: ``max_attempts`` (default 6), ``backoff_initial`` / ``backoff_max`` (seconds,
-default 1 / 60), ``poll_interval`` (async job polling, default 1 s).
+default 1 / 60), ``poll_interval`` (async job polling, default 1 s), ``job_timeout`` (how long
+one async job is waited for, default 900 s).
 
 ``get_conn()`` builds the :class:`~erp_operators.netsuite.client.NetSuiteClient` on first use;
 ``session`` is the signed ``requests.Session`` under it.
@@ -60,6 +61,7 @@ class NetSuiteConfig:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     poll_interval: float = 1.0
+    job_timeout: float = 15 * 60.0  # NetSuite times a request out after 15 minutes
 
     def __post_init__(self) -> None:
         missing = [
@@ -84,6 +86,7 @@ ADVANCED_EXTRAS = {
     "backoff_initial": float,
     "backoff_max": float,
     "poll_interval": float,
+    "job_timeout": float,
 }
 
 
@@ -134,6 +137,7 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
         return hook
 
     def _build_config(self, conn: Any, extras: dict[str, Any]) -> NetSuiteConfig:
+        hook_base.mask_secrets(conn.password, extras["token_secret"])
         account_id = (extras["account_id"] or "").strip()
         return NetSuiteConfig(
             account_id=account_id,
@@ -162,6 +166,7 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
         return self._client
 
     def close(self) -> None:
+        """Close the signed session; the next call builds a new one."""
         if self._session is not None:
             self._session.close()
         self._session = None
@@ -175,6 +180,7 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
             from requests_oauthlib import OAuth1
 
             cfg = self.config
+            hook_base.mask_secrets(cfg.consumer_secret, cfg.token_secret)
             session = requests.Session()
             session.trust_env = False  # proxies from the environment must not capture a loopback sandbox
             session.auth = OAuth1(
@@ -212,14 +218,13 @@ class NetSuiteHook(ConnectionHook[NetSuiteConfig]):
 
 def error_summary(response: requests.Response) -> str:
     """``o:errorCode: detail`` from NetSuite's REST error body, or the start of the raw text."""
+    from erp_operators.netsuite.client import error_details
+
     try:
         body = response.json()
     except ValueError:
         return response.text[:200] or response.reason
-    details = body.get("o:errorDetails") if isinstance(body, dict) else None
-    if details:
-        first = details[0]
-        return f"{first.get('o:errorCode', 'ERROR')}: {first.get('detail', '')}".strip()
-    if isinstance(body, dict) and body.get("title"):
-        return str(body["title"])
-    return response.text[:200]
+    code, detail, _ = error_details(body)
+    if code:
+        return f"{code}: {detail}".strip()
+    return detail or response.text[:200]

@@ -67,6 +67,7 @@ def clean(value: str, limit: int) -> str:
 
 
 def check_external_id(value: str, what: str) -> str:
+    """``value`` when NetSuite accepts it as an external ID; else a :class:`PayloadError` naming ``what``."""
     if not EXTERNAL_ID.match(value or ""):
         raise PayloadError(
             f"{what}: key {value!r} cannot be a NetSuite external ID (letters, digits, _ and - only)"
@@ -157,6 +158,7 @@ def customer_payload(c: Customer, settings: NetSuiteSettings) -> dict[str, Any]:
 
 
 def item_record_type(i: Item) -> str:
+    """The REST record type of an item (``serviceSaleItem``, ``nonInventorySaleItem``, ``inventoryItem``)."""
     return ITEM_RECORD_TYPES[ItemType(i.type)]
 
 
@@ -186,6 +188,7 @@ def item_payload(i: Item, settings: NetSuiteSettings) -> dict[str, Any]:
 
 
 def document_record_type(doc: SalesDocument) -> str:
+    """The REST record type of a sales document (``salesOrder`` or ``invoice``)."""
     return DOCUMENT_RECORD_TYPES[DocumentKind(doc.kind)]
 
 
