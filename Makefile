@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export GX_ANALYTICS_ENABLED := false
 
-.PHONY: install apt run up down test lint format bench clean
+.PHONY: install apt run up down test lint format bench chaos clean
 
 install: $(VENV)/.installed
 
@@ -57,5 +57,11 @@ test: install lint
 bench: install
 	$(BIN)/python -m bench.run_bench
 
+## Chaos run: the sync DAGs again and again under random sandbox faults; fails unless duplicates = 0,
+## lost = 0 and the ERP state equals a clean run's. Knobs: CHAOS_RUNS (12), CHAOS_RATE (0.15),
+## CHAOS_SEED, CHAOS_NEW_BOXES, CHAOS_BOXES, CHAOS_CLIENT_ATTEMPTS, CHAOS_TASK_RETRIES.
+chaos: install
+	AIRFLOW_HOME=$(CURDIR)/.airflow-chaos $(BIN)/python -m tests.chaos.runner
+
 clean:
-	rm -rf $(AIRFLOW_HOME) .airflow-test bench/out
+	rm -rf $(AIRFLOW_HOME) .airflow-test .airflow-chaos bench/out

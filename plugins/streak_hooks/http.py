@@ -99,14 +99,23 @@ class StreakHttpClient:
             sleep=self._sleep,
             reraise=True,
         )
+        last: StreakTransientError | None = None
         try:
             for attempt in retrying:
                 with attempt:
                     if recover is not None and attempt.retry_state.attempt_number > 1:
+                        if last is not None and last.status is None:
+                            # no answer (timed out, dropped): the server may still be doing it;
+                            # give it a timeout's length before looking, so the look-up can see it
+                            self._sleep(self.settings.timeout)
                         recovered = recover()
                         if recovered is not None:
                             return recovered
-                    return self._send_once(method, endpoint, operation, params, json)
+                    try:
+                        return self._send_once(method, endpoint, operation, params, json)
+                    except StreakTransientError as exc:
+                        last = exc
+                        raise
         except StreakTransientError as exc:
             exc.gave_up_after(retrying.statistics.get("attempt_number", 1))
             raise

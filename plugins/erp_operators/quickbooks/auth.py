@@ -129,6 +129,7 @@ class TokenKeeper:
                 )
             else:
                 failure = self._refresh_into(blob, refresh_token)
+                _mask(blob.get("refresh_token"), blob.get("access_token"))  # rotated: new secrets
                 tok.set(json.dumps(blob))  # persisted before the lock is released
         if failure is not None:
             if isinstance(failure, ERPAuthError):
@@ -181,8 +182,18 @@ class TokenKeeper:
         return None
 
     def _use(self, access_token: str, expires_at: float) -> None:
+        _mask(access_token)
         self._access_token = access_token
         self._expires_at = expires_at
+
+
+def _mask(*secrets: str | None) -> None:
+    """Register tokens with Airflow's secrets masker, so a log line that carried one shows ``***``."""
+    from airflow.sdk.log import mask_secret
+
+    for secret in secrets:
+        if secret:
+            mask_secret(secret)
 
 
 def stored_refresh_token(store: TokenStore, config: QuickBooksConfig) -> str | None:
