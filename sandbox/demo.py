@@ -1,12 +1,14 @@
 """``make run`` / ``make up``: the sync end to end on the embedded default.
 
 ``run``: SQLite metadata DB under a project-local ``AIRFLOW_HOME``, the vendor sandboxes started and
-seeded on loopback, each sync DAG run once with ``airflow dags test``, a summary printed from the
-state store and the sandboxes, and everything it started stopped again. ``--erp netsuite`` (or
+seeded on loopback, each sync DAG run once with ``airflow dags test`` (the master-data load first,
+then the deal flow), a summary of each printed from the state store and the sandboxes, and
+everything it started stopped again. ``--erp netsuite`` (or
 ``STREAK_ERP_TARGET=netsuite make run``) sends the deals to the NetSuite sandbox instead of QuickBooks.
 
 ``up``: the same sandboxes plus Airflow's scheduler, dag-processor, triggerer and api-server
-(UI on http://127.0.0.1:8080, parallelism 4, nothing bound beyond loopback) until Ctrl-C.
+(UI on http://127.0.0.1:8080, parallelism 4, nothing bound beyond loopback) until Ctrl-C; the pools
+``erp_<erp>`` are sized from the connections by ``streak-erp pools sync``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +36,9 @@ from sandbox.streak.app import DEFAULT_API_KEY
 
 REPO = Path(__file__).resolve().parents[1]
 SANDBOXES = ("streak", "quickbooks", "netsuite")
-NETSUITE_CONCURRENCY = 5  # the sandbox account's concurrency limit; also sizes the erp_netsuite pool
+NETSUITE_CONCURRENCY = 5  # the sandbox account's concurrency limit; `pools sync` sizes erp_netsuite by it
+MASTER_DAG, DEALS_DAG = "streak_master_data_sync", "streak_deals_to_erp"  # `run` order
+MASTER_LISTED = 8  # customers listed by name in the master-data summary (the rest are counted)
 TARGET_ENV = "STREAK_ERP_TARGET"  # which ERP `make run` sends the deals to (default: include/sync.yaml's)
 
 
@@ -155,8 +160,109 @@ def _migrate(home: Path, env: dict[str, str]) -> bool:
     return True
 
 
-def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = "quickbooks") -> None:
-    """What the run did, read back from the state store and the sandboxes (not from the DAG's logs)."""
+def sync_pools(env: dict[str, str]) -> bool:
+    """``streak-erp pools sync`` in ``env``: the pools ``erp_<erp>`` sized from its connections."""
+    result = subprocess.run([sys.executable, "-m", "sync_core.cli", "pools", "sync"], env=env)
+    if result.returncode != 0:
+        print("streak-erp pools sync failed (see above)")
+    return result.returncode == 0
+
+
+def run_dag(dag_id: str, home: Path, env: dict[str, str]) -> bool:
+    """``airflow dags test <dag_id>`` once; prints the outcome (and the log's tail when it failed)."""
+    log = home / f"{dag_id}.log"
+    print(f"running {dag_id} once (airflow dags test; log: {log}) ...", flush=True)
+    started = time.monotonic()
+    result = airflow(["dags", "test", dag_id], env, log)
+    ok = result.returncode == 0 and "state=success" in log.read_text()
+    print(f"{dag_id}: {'success' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
+    if not ok:
+        print(log.read_text()[-4000:])
+    return ok
+
+
+def _erp_counts(servers: dict[str, SandboxServer], erp: str) -> tuple[int, int]:
+    """Active customers and items in the ERP sandbox."""
+    if erp == "netsuite":
+        counts = servers["netsuite"].app.state_snapshot()["counts"]
+        return counts.get("customer", 0), sum(n for rtype, n in counts.items() if rtype.endswith("Item"))
+    realm = next(iter(servers["quickbooks"].app.state_snapshot()["realms"].values()))
+    customers, items = (
+        [r for r in realm.get(kind, []) if r.get("Active", True)] for kind in ("Customer", "Item")
+    )
+    return len(customers), len(items)
+
+
+def _statuses(entries: list) -> str:
+    from collections import Counter
+
+    counts = Counter(e.status for e in entries)
+    shown = ("created", "matched", "updated", "unchanged")
+    text = ", ".join(f"{counts.get(s, 0)} {s}" for s in shown)
+    others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in shown)
+    return f"{text}, {others}" if others else text
+
+
+def print_master_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = "quickbooks") -> None:
+    """What the master-data load synced: customers and items read back from the ledger + the ERP sandbox."""
+    from sync_core.state import StateStore
+
+    store = StateStore.from_url(f"sqlite:///{state_db}")
+    streak_state = servers["streak"].app.state_snapshot()
+    names = {o["key"]: o["name"] for o in streak_state.get("organizations", [])}
+    names.update(
+        {
+            c["key"]: f"{c.get('givenName', '')} {c.get('familyName', '')}".strip()
+            for c in streak_state.get("contacts", [])
+        }
+    )
+    customers = store.ledger_all(erp, "customer")
+    items = store.ledger_all(erp, "item")
+    print()
+    print(f"Master data synced to {erp} (ledger):")
+    print(f"  Customers: {len(customers)} ({_statuses(customers)})")
+    for entry in customers[:MASTER_LISTED]:
+        name = " ".join(names.get(entry.source_key, "?").split())[:40]
+        print(f"    {entry.source_key:<16} {name:<40} id {entry.erp_id}")
+    if len(customers) > MASTER_LISTED:
+        print(f"    ... and {len(customers) - MASTER_LISTED} more")
+    print(f"  Items: {len(items)} ({_statuses(items)})")
+    listed = ", ".join(f"{e.source_key}\u00a0#{e.erp_id}" for e in items)  # SKU #ERP id, kept on one line
+    print(
+        textwrap.fill(
+            listed, width=110, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+        )
+    )
+    held_customers, held_items = _erp_counts(servers, erp)
+    label = "NetSuite" if erp == "netsuite" else "QuickBooks"
+    print(f"  {label} sandbox now holds {held_customers} customers, {held_items} items")
+    quarantined = [q for q in store.quarantine_list(erp) if q.entity in ("customer", "item")]
+    print(f"  Quarantined: {len(quarantined)}")
+    for row in quarantined:
+        print(f"    {row.reason}")
+
+
+def ledger_stamps(state_db: Path, erp: str, entity: str = "customer") -> dict[str, datetime]:
+    """``source_key -> updated_at`` of the ledger rows now: tells which rows a later run wrote."""
+    from sync_core.state import StateStore
+
+    return {
+        e.source_key: e.updated_at
+        for e in StateStore.from_url(f"sqlite:///{state_db}").ledger_all(erp, entity)
+    }
+
+
+def print_summary(
+    servers: dict[str, SandboxServer],
+    state_db: Path,
+    erp: str = "quickbooks",
+    customers_before: dict[str, datetime] | None = None,
+) -> None:
+    """What the deal run did, read back from the state store and the sandboxes (not from the DAG's logs).
+
+    ``customers_before`` (:func:`ledger_stamps` taken before the run): count only the customer rows
+    the deal run wrote, not those of the master-data load before it.
+    """
     from collections import Counter
 
     from sync_core.state import StateStore
@@ -178,7 +284,10 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = 
         print(
             f"  {ev.box_key}  {name[:44]:<44} {stage_names.get(ev.stage_key, ev.stage_key):<11} {when}  {number}"
         )
-    customers = Counter(e.status for e in store.ledger_all(erp, "customer"))
+    customer_rows = store.ledger_all(erp, "customer")
+    if customers_before is not None:
+        customer_rows = [e for e in customer_rows if customers_before.get(e.source_key) != e.updated_at]
+    customers = Counter(e.status for e in customer_rows)
     documents = Counter(e.status for e in store.ledger_all(erp, "document"))
     written = sum(1 for ev in events if boxes.get(ev.box_key, {}).get("fields", {}).get(writeback_key))
     print(
@@ -199,7 +308,8 @@ def print_summary(servers: dict[str, SandboxServer], state_db: Path, erp: str = 
             f"QuickBooks sandbox now holds {len(realm['Customer'])} customers, "
             f"{len(realm['Invoice'])} invoices"
         )
-    quarantined = store.quarantine_list()
+    # customers and items held back by the master-data load are listed in its own summary
+    quarantined = [q for q in store.quarantine_list(erp) if q.entity not in ("customer", "item")]
     print(f"Quarantined: {len(quarantined)}")
     for row in quarantined:
         print(f"  {row.reason}")
@@ -221,17 +331,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         if erp:
             env["STREAK_ERP_SYNC_CONFIG"] = str(target_config(erp, home))
             print(f"target ERP: {erp}")
-        dag_id = "streak_deals_to_erp"
-        log = home / f"{dag_id}.log"
-        print(f"running {dag_id} once (airflow dags test; log: {log}) ...", flush=True)
-        started = time.monotonic()
-        result = airflow(["dags", "test", dag_id], env, log)
-        ok = result.returncode == 0 and "state=success" in log.read_text()
-        print(f"{dag_id}: {'success' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s")
-        if not ok:
-            print(log.read_text()[-4000:])
+        if not erp:
+            from sync_core.config import load_config
+
+            erp = load_config().rule_for().erp
+        if not run_dag(MASTER_DAG, home, env):
             return 1
-        print_summary(servers, state_db, erp or "quickbooks")
+        print_master_summary(servers, state_db, erp)
+        print()
+        before = ledger_stamps(state_db, erp)
+        if not run_dag(DEALS_DAG, home, env):
+            return 1
+        print_summary(servers, state_db, erp, before)
         return 0
     finally:
         for server in servers.values():
@@ -249,9 +360,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     servers = start_sandboxes({"streak": 8401, "quickbooks": 8402, "netsuite": 8403})
     env.update(connection_env(servers, fresh_state_db(home)))
-    for erp in ("quickbooks", "netsuite", "syspro", "dynamics_gp", "sage50"):
-        slots = NETSUITE_CONCURRENCY if erp == "netsuite" else 4  # NetSuite: the account's limit
-        airflow(["pools", "set", f"erp_{erp}", str(slots), f"concurrent {erp} writers"], env)
+    if not sync_pools(env):
+        for server in servers.values():
+            server.stop()
+        return 1
     if os.getpgrp() != os.getpid():
         os.setpgrp()  # one process group: `make down` stops everything with one signal
     _pidfile(home).write_text(str(os.getpgrp()))

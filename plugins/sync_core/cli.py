@@ -1,6 +1,7 @@
 """``streak-erp``: the command line of streak-erp-sync.
 
-Command groups are Typer sub-apps added to :data:`app`; today ``mapping`` (``check``, ``preview``).
+Command groups are Typer sub-apps added to :data:`app`; today ``mapping`` (``check``, ``preview``)
+and ``pools`` (``sync``).
 Another group is added with ``app.add_typer(other_app, name="...")``.
 """
 
@@ -21,6 +22,11 @@ mapping_app = typer.Typer(
     help="Check mapping files and preview what they make of Streak data.", no_args_is_help=True
 )
 app.add_typer(mapping_app, name="mapping")
+pools_app = typer.Typer(
+    help="Size the Airflow pools erp_<erp> from the ERP connections (needs the metadata DB).",
+    no_args_is_help=True,
+)
+app.add_typer(pools_app, name="pools")
 
 
 class OutputFormat(StrEnum):
@@ -89,6 +95,43 @@ def mapping_preview(
         from rich.console import Console
 
         Console().print(render_table(preview))
+
+
+@pools_app.command("sync")
+def pools_sync(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+) -> None:
+    """Create or resize erp_<erp> for each ERP connection that exists (and each ERP include/sync.yaml
+    targets): NetSuite, the account's concurrency limit; QuickBooks, the concurrent request limit
+    (Intuit's 10 or the connection's limits.concurrent_requests); others, 4."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from erp_operators.pools import configured_erps, plan_pools, sync_pools
+
+    try:
+        specs = plan_pools(required=configured_erps())
+    except ValueError as exc:  # a connection or include/sync.yaml that cannot size a pool
+        typer.echo(f"pools not changed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    try:
+        changes = sync_pools(specs, dry_run=dry_run)
+    except Exception as exc:  # the metadata DB is missing, not migrated or unreachable
+        typer.echo(
+            f"cannot {'read' if dry_run else 'write'} pools in the Airflow metadata DB "
+            f"(run `airflow db migrate` first?): {type(exc).__name__}: {exc}",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+    table = Table(title="Airflow pools (dry run: nothing written)" if dry_run else "Airflow pools")
+    for column in ("pool", "slots", "source", "change"):
+        table.add_column(column, justify="right" if column == "slots" else "left")
+    for change in changes:
+        spec = change.spec
+        table.add_row(spec.name, str(spec.slots), spec.source, change.describe(dry_run))
+    Console().print(table)
 
 
 def main() -> None:
