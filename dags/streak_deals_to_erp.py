@@ -18,16 +18,17 @@ box.
 
 A run made by `airflow backfill create` without `since`/`until` takes its own data interval as the
 window. Re-running any window is safe: each stage entry is claimed once in the state store and ERP writes
-are idempotent. A quarantined deal's stage entry is re-opened only for an explicit replay
-(`box_keys` or `replay_quarantine`). This DAG syncs deals (with their customers and items);
-bulk customers and items are `streak_master_data_sync`.
+are idempotent. A run that fails (a revoked token, retries used up) gives its unfinished claims back in
+the teardown task `release_claims`, so the next run takes those deals at once. A quarantined deal's
+stage entry is re-opened only for an explicit replay (`box_keys` or `replay_quarantine`). This DAG
+syncs deals (with their customers and items); bulk customers and items are `streak_master_data_sync`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, task, teardown
 
 from sync_core.config import ERPS, load_config
 from sync_core.dag_defaults import deadline, default_args, erp_pool, window_params
@@ -97,9 +98,20 @@ def streak_deals_to_erp() -> None:
 
         return deals.finish(mapped, documents, written)
 
-    mapped = map_and_validate(detect())
-    documents = create_documents(mapped, upsert_customers(mapped), resolve_items(mapped))
-    finish(mapped, documents, write_back(mapped, documents))
+    @teardown
+    def release_claims(**context) -> list:
+        """After every other task, even failed ones: give back the claims this run did not finish."""
+        from erp_operators.tasks import deals
+
+        return deals.release_claims(context["run_id"])
+
+    detected = detect()
+    mapped = map_and_validate(detected)
+    customers, items = upsert_customers(mapped), resolve_items(mapped)
+    documents = create_documents(mapped, customers, items)
+    written = write_back(mapped, documents)
+    done = finish(mapped, documents, written)
+    [detected, mapped, customers, items, documents, written, done] >> release_claims()
 
 
 streak_deals_to_erp()

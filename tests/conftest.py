@@ -1,8 +1,11 @@
-"""Session-wide test settings: a project-local AIRFLOW_HOME and the state-store fixtures."""
+"""Session-wide test settings: a project-local AIRFLOW_HOME, the migrated Airflow metadata DB and
+the state-store fixtures."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,22 @@ os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 PG_ADMIN_URL = os.environ.get("STREAK_ERP_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the test AIRFLOW_HOME, once per session.
+
+    Defined here, at the root, so every test directory (dags, faults, security, chaos, ...) shares
+    the one migration: a fixture imported into several conftest files is a separate fixture in
+    each, and each would migrate again.
+    """
+    home = Path(os.environ["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    result = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return home
 
 
 @pytest.fixture

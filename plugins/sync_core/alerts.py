@@ -260,6 +260,27 @@ def _records_of(exc: BaseException | None, ti: Any) -> tuple[AlertRecord, ...]:
     )
 
 
+def _erp_reauthorize_steps(error: BaseException | None) -> str:
+    """What the operator does when the ERP refused the stored credential (NetSuite or QuickBooks)."""
+    if "NetSuite" in str(error):
+        fix = (
+            "Issue a new access token for the integration in NetSuite (or fix its consumer key/secret) "
+            "and put it in the connection netsuite_default (extra `token_id`/`token_secret`; consumer "
+            "key/secret are login/password)"
+        )
+    else:
+        fix = (
+            "Re-connect the app to the ERP (QuickBooks Online: authorize it again for this realm and "
+            "copy the new refresh token), put the new refresh token in the ERP connection's extra "
+            "`refresh_token` (e.g. quickbooks_default)"
+        )
+    return (
+        f"{fix}, then clear the failed task, or let the next scheduled run take the deals (the failed "
+        "run gave its claims back). The task was not retried: retrying cannot help until a human "
+        "re-authorizes. Writes are idempotent."
+    )
+
+
 def failure_alert(context: dict[str, Any]) -> Alert:
     """The alert for a failed task, built from the Airflow callback context."""
     ti = context.get("ti") or context.get("task_instance")
@@ -277,12 +298,7 @@ def failure_alert(context: dict[str, Any]) -> Alert:
             run_id=run_id,
             task_id=task_id,
             summary=f"the ERP refused the stored credential: {error}",
-            what_to_do=(
-                "Re-connect the app to the ERP (QuickBooks Online: authorize it again for this realm and "
-                "copy the new refresh token), put the new refresh token in the ERP connection's extra "
-                "`refresh_token` (e.g. quickbooks_default), then clear the failed task. The task was not "
-                "retried: retrying cannot help until a human re-authorizes. Writes are idempotent."
-            ),
+            what_to_do=_erp_reauthorize_steps(error),
             records=records,
             replay_conf=replay,
             details={"error": str(error)},

@@ -31,7 +31,7 @@ def erp_pool(config: SyncConfig) -> str:
     """The pool that bounds concurrent ERP writers, named after the default rule's ERP.
 
     Fixed at parse time: a run whose ``erp`` param picks another ERP still uses this pool. `make up`
-    creates it; elsewhere ``airflow pools set erp_<erp> 4 "..."`` (`airflow dags test` needs none).
+    creates it; elsewhere ``streak-erp pools sync`` (`airflow dags test` needs none).
     """
     return f"erp_{config.rule_for().erp}"
 

@@ -479,6 +479,35 @@ class StateStore:
                     .values(claimed_by=None, claimed_at=0.0)
                 )
 
+    def release_claims_of(self, claimant: str) -> list[StageEvent]:
+        """Give up every unfinished claim held by ``claimant`` (a run that is over); returns them.
+
+        Only rows whose ``claimed_by`` is exactly ``claimant`` are touched: another run's claims
+        and finished events stay as they are.
+        """
+        if not claimant:
+            raise ValueError("release_claims_of: claimant must be a run id, not empty")
+        mine = (stage_events.c.claimed_by == claimant, stage_events.c.status != "done")
+        with self._locked("stage_events") as conn:
+            rows = conn.execute(sa.select(stage_events).where(*mine).order_by(stage_events.c.entered_ts))
+            released = [StageEvent(r.pipeline_key, r.box_key, r.stage_key, r.entered_ts) for r in rows]
+            if released:
+                conn.execute(stage_events.update().where(*mine).values(claimed_by=None, claimed_at=0.0))
+        return released
+
+    def reopen_stage_events(self, events: Iterable[StageEvent]) -> int:
+        """Hand finished events out again (an explicit replay of quarantined deals); returns the count."""
+        reopened = 0
+        with self._locked("stage_events") as conn:
+            for ev in events:
+                result = conn.execute(
+                    stage_events.update()
+                    .where(*_event_key(ev), stage_events.c.status == "done")
+                    .values(status="claimed", claimed_by=None, claimed_at=0.0)
+                )
+                reopened += result.rowcount or 0
+        return reopened
+
     def stage_events_list(
         self,
         pending_only: bool = False,
@@ -543,28 +572,54 @@ class StateStore:
 
         Returns 0.0 when granted, else the seconds to wait before asking again (nothing taken).
         """
-        if cost > capacity:
-            raise ValueError(f"bucket {bucket}: cost {cost} exceeds capacity {capacity}")
-        now = time.time()
-        horizon = now - window_seconds
-        with self._locked(f"budget:{bucket}") as conn:
-            conn.execute(
-                rate_events.delete().where(rate_events.c.bucket == bucket, rate_events.c.ts <= horizon)
+        return self.take_budgets([(bucket, cost, capacity)], window_seconds)
+
+    def take_budgets(self, takes: Iterable[tuple[str, int, int]], window_seconds: float) -> float:
+        """Take ``(bucket, cost, capacity)`` units from several sliding-window budgets, all or none.
+
+        Returns 0.0 when every one was granted, else the longest wait among the refused ones
+        (nothing taken). The grant is stamped after the lock is held, so a wait for the lock
+        cannot make a unit look older than it is.
+        """
+        takes = list(takes)
+        for bucket, cost, capacity in takes:
+            if cost > capacity:
+                raise ValueError(f"bucket {bucket}: cost {cost} exceeds capacity {capacity}")
+        names = sorted({bucket for bucket, _, _ in takes})
+        with self._locked(f"budget:{names[0]}") as conn:
+            if not self.is_sqlite:  # SQLite's write lock covers every bucket already
+                for name in names[1:]:
+                    key = zlib.crc32(f"budget:{name}".encode()) & 0x7FFFFFFF
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            now = time.time()
+            wait = max(self._budget_wait(conn, b, c, cap, now, window_seconds) for b, c, cap in takes)
+            if wait > 0:
+                return wait
+            conn.execute(rate_events.insert(), [{"bucket": b, "ts": now, "cost": c} for b, c, _ in takes])
+            return 0.0
+
+    @staticmethod
+    def _budget_wait(
+        conn: Connection, bucket: str, cost: int, capacity: int, now: float, window_seconds: float
+    ) -> float:
+        """0.0 when ``cost`` more fits the bucket's window now, else the seconds until it will."""
+        conn.execute(
+            rate_events.delete().where(
+                rate_events.c.bucket == bucket, rate_events.c.ts <= now - window_seconds
             )
-            rows = conn.execute(
-                sa.select(rate_events.c.ts, rate_events.c.cost)
-                .where(rate_events.c.bucket == bucket)
-                .order_by(rate_events.c.ts)
-            ).all()
-            used = sum(r.cost for r in rows)
-            if used + cost <= capacity:
-                conn.execute(rate_events.insert().values(bucket=bucket, ts=now, cost=cost))
-                return 0.0
-            # wait until enough of the oldest events leave the window
-            excess = used + cost - capacity
-            freed = 0
-            for r in rows:
-                freed += r.cost
-                if freed >= excess:
-                    return max(0.001, r.ts + window_seconds - now)
-            return window_seconds
+        )
+        rows = conn.execute(
+            sa.select(rate_events.c.ts, rate_events.c.cost)
+            .where(rate_events.c.bucket == bucket)
+            .order_by(rate_events.c.ts)
+        ).all()
+        used = sum(r.cost for r in rows)
+        if used + cost <= capacity:
+            return 0.0
+        excess = used + cost - capacity  # wait until enough of the oldest events leave the window
+        freed = 0
+        for r in rows:
+            freed += r.cost
+            if freed >= excess:
+                return max(0.001, r.ts + window_seconds - now)
+        return window_seconds

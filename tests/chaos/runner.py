@@ -120,12 +120,12 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def _config_file(directory: Path) -> Path:
-    """include/sync.yaml with claims that expire at once (runs here are sequential, so a failed
-    run's deals are taken over by the next run, as they would be after the lease) and small chunks."""
+    """include/sync.yaml with small master-data chunks. The claim lease stays as configured: a run
+    that fails gives its unfinished deals back (the DAG's ``release_claims`` teardown), so the next
+    round takes them at once."""
     import yaml
 
     config = yaml.safe_load((REPO / "include" / "sync.yaml").read_text(encoding="utf-8"))
-    config.setdefault("detection", {})["lease_minutes"] = 0
     if "master_data" in config:
         config["master_data"] = {**config["master_data"], "chunk_size": 20, "page_size": 20}
     path = directory / "sync-chaos.yaml"

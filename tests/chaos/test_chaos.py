@@ -9,12 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.runner import ChaosConfig, run_chaos
-from tests.dags.conftest import airflow_db  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 
-def test_chaos_small(airflow_db: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_chaos_small(airflow_db: Path, tmp_path: Path) -> None:
     cfg = ChaosConfig(runs=3, rate=0.2, seed=11, new_boxes=2, boxes=30, client_attempts=3, task_retries=1)
     report = run_chaos(cfg, tmp_path)
     print(report.summary())

@@ -1,10 +1,8 @@
-"""Fixtures for running the real DAGs with ``dag.test()`` against the sandboxes."""
+"""Fixtures for running the real DAGs with ``dag.test()`` against the sandboxes (``airflow_db``, the
+migrated metadata DB, comes from tests/conftest.py: one migration per session)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,6 @@ from sync_core.state import StateStore
 
 REPO = Path(__file__).resolve().parents[2]
 STREAK_KEY = "sbx-e2e-streak-key-5d1c"
-
-
-@pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite metadata DB in the test AIRFLOW_HOME (once per session)."""
-    home = Path(os.environ["AIRFLOW_HOME"])
-    home.mkdir(parents=True, exist_ok=True)
-    airflow = str(Path(sys.executable).parent / "airflow")
-    result = subprocess.run([airflow, "db", "migrate"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return home
 
 
 class SyncEnv:

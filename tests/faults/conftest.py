@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dags.conftest import SyncEnv, airflow_db, sync_env  # noqa: F401  (fixtures re-exported)
+from tests.dags.conftest import SyncEnv, sync_env  # noqa: F401  (fixture re-exported)
 from tests.faults.support import fast_retries
 
 

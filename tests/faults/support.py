@@ -243,8 +243,9 @@ def seeded_bad(streak: Any) -> set[str]:
 
 def short_lease_config(directory: Path, lease_minutes: float = 0.0) -> Path:
     """A copy of ``include/sync.yaml`` whose claims expire after ``lease_minutes`` (point
-    ``$STREAK_ERP_SYNC_CONFIG`` at it): the next run takes over what a dead or failed run claimed,
-    as it would once the lease is over."""
+    ``$STREAK_ERP_SYNC_CONFIG`` at it): the next run takes over what a dead run (a killed worker,
+    whose teardown never ran) claimed, as it would once the lease is over. A run that merely
+    failed needs no such copy: its ``release_claims`` teardown gives its claims back."""
     import re
 
     text = (REPO / "include" / "sync.yaml").read_text(encoding="utf-8")

@@ -14,6 +14,7 @@ from tests.faults.support import (
     assert_synced_once,
     duplicate_customers,
     injected,
+    invoices_by_box,
     quarantine_rows,
     run_dag,
     schedule_fault,
@@ -84,4 +85,31 @@ def test_5xx_burst(env) -> None:
     assert run_dag().state == "success"
     assert sum(injected(env.streak.url).values()) == 6
     assert sum(injected(env.qbo.url).values()) == 8
+    _assert_clean_final_state(env)
+
+
+def test_outage_past_the_retries_fails_the_run_and_the_next_run_takes_its_deals_at_once(env) -> None:
+    import requests
+
+    valid = set(won_box_keys(env.streak)) - seeded_bad(env.streak)
+    # QuickBooks refuses every write for longer than the client's and Airflow's retries last
+    schedule_fault(env.qbo.url, 500, QBO_API, kind="status", status=503, target="write")
+
+    failed = run_dag(task_retries=1)
+
+    assert failed.state == "failed", failed.tasks
+    gave_up = {t: tries for t, (state, tries) in failed.tasks.items() if state == "failed"}
+    assert gave_up and all(tries == 2 for tries in gave_up.values()), failed.tasks  # retried, then failed
+    assert failed.tasks["release_claims"][0] == "success"
+    assert invoices_by_box(env.qbo) == {}
+    # every deal of the failed run is pending (not lost, not quarantined) and free for the next run
+    pending = {e.box_key for e in env.store.pending_stage_events()}
+    claimable = {
+        e.box_key for e in env.store.pending_stage_events(claimable_by="next-run", lease_seconds=3600)
+    }
+    assert valid <= pending and claimable == pending
+    assert set(quarantine_rows(env.store)) & valid == set()
+
+    requests.delete(env.qbo.url + "/__admin/faults", timeout=10).raise_for_status()  # QuickBooks is back
+    assert run_dag().state == "success"  # the next scheduled run, with the real one-hour lease
     _assert_clean_final_state(env)

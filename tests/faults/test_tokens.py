@@ -1,6 +1,7 @@
 """Fault matrix, OAuth: an access token that expires in the middle of the invoice batch, a refresh
 token rotated by Intuit, and a revoked refresh token (one clear "re-authorize" failure, no retry
-storm: the token endpoint is asked once, then never again until the connection is re-authorized)."""
+storm: the token endpoint is asked once, then never again until the connection is re-authorized;
+the failed run gives its deals back, so the very next run after the re-authorization syncs them)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from tests.faults.support import (
     quarantine_rows,
     run_dag,
     seeded_bad,
-    short_lease_config,
     token_calls,
     won_box_keys,
 )
@@ -113,7 +113,7 @@ def _reauthorize(env, monkeypatch: pytest.MonkeyPatch) -> str:
     return answer.json()["refresh_token"]
 
 
-def test_refresh_token_revoked_fails_once_then_recovers(env, monkeypatch, tmp_path, capfd) -> None:
+def test_refresh_token_revoked_fails_once_then_recovers(env, monkeypatch, capfd) -> None:
     assert run_dag().state == "success"
     synced_before = _valid_won(env)
     invoices_before = len(invoices_by_box(env.qbo))
@@ -138,10 +138,13 @@ def test_refresh_token_revoked_fails_once_then_recovers(env, monkeypatch, tmp_pa
     assert_untouched(env.qbo, env.streak, set(late))
     assert set(late) & set(quarantine_rows(env.store)) == set()  # not quarantined: pending a retry
     assert {e.box_key for e in env.store.pending_stage_events()} == set(late)
+    # the failed run gave its claims back (teardown): any new run may take them now, not in an hour
+    assert result.tasks["release_claims"][0] == "success"
+    claimable = env.store.pending_stage_events(claimable_by="next-run", lease_seconds=3600)
+    assert {e.box_key for e in claimable} == set(late)
 
-    # the user re-authorizes; the next run (once the failed run's claims are free) syncs the rest
+    # the user re-authorizes; the very next run (the configured one-hour lease) syncs the rest
     _reauthorize(env, monkeypatch)
-    monkeypatch.setenv("STREAK_ERP_SYNC_CONFIG", str(short_lease_config(tmp_path)))
     assert run_dag().state == "success"
     assert_synced_once(env.qbo, env.streak, env.store, synced_before | set(late))
     assert env.store.pending_stage_events() == []

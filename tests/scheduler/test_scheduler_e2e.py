@@ -54,6 +54,7 @@ def test_deal_dag_triggered_through_the_rest_api_succeeds(deployment: Deployment
         "create_documents",
         "write_back",
         "finish",
+        "release_claims",
     }
     assert set(states.values()) == {"success"}
 
@@ -115,6 +116,10 @@ def test_revoked_erp_token_fails_at_once_with_a_reauthorize_alert(deployment: De
         assert alert["replay_conf"] == {"box_keys": [box]}
     assert dep.webhook.of_kind("task_failed") == []
     assert [inv for inv in dep.qbo_entities("Invoice") if box in inv.get("PrivateNote", "")] == []
+    # the failed run's teardown gave the deal's claim back: the next run may take it at once
+    assert tis["release_claims"]["state"] == "success", tis
+    free = dep.store.pending_stage_events(claimable_by="next-run", lease_seconds=3600)
+    assert box in {e.box_key for e in free}
 
 
 def test_deadline_alert_fires_when_streak_is_slowed_past_it(deployment: Deployment) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 
+import pytest
+
 from sync_core.state import StageEvent, StateStore
 
 
@@ -74,6 +76,20 @@ def test_stage_event_lease_expiry_and_release(any_store: StateStore) -> None:
     any_store.release_stage_events([ev])
     assert any_store.claim_stage_events([ev], "third-run", lease_seconds=3600) == [ev]
     assert any_store.pending_stage_events() == [ev]
+
+
+def test_release_claims_of_touches_only_that_runs_unfinished_claims(any_store: StateStore) -> None:
+    mine = [StageEvent("p", f"box{i}", "5003", i) for i in range(3)]
+    theirs = StageEvent("p", "other", "5003", 9)
+    assert any_store.claim_stage_events(mine, "failed-run") == mine
+    assert any_store.claim_stage_events([theirs], "running-run") == [theirs]
+    any_store.complete_stage_events(mine[:1])  # finished before the run failed: stays done
+    assert any_store.release_claims_of("failed-run") == mine[1:]
+    assert any_store.release_claims_of("failed-run") == []  # nothing left to give back
+    assert any_store.claim_stage_events([*mine, theirs], "next-run", lease_seconds=3600) == mine[1:]
+    assert any_store.claim_stage_events([theirs], "running-run") == [theirs]  # still its own
+    with pytest.raises(ValueError, match="claimant"):
+        any_store.release_claims_of("")
 
 
 def test_token_lock_round_trip(any_store: StateStore) -> None:

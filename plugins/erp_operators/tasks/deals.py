@@ -28,6 +28,7 @@ __all__ = [
     "finish",
     "map_and_validate",
     "parse_bound",
+    "release_claims",
     "resolve_items",
     "upsert_customers",
     "write_back",
@@ -385,3 +386,24 @@ def finish(
     check_quarantine_growth(store, mapped["erp"])  # alert if this run grew it past the threshold
     log.info("run summary: %s", summary)
     return summary
+
+
+def release_claims(run_id: str) -> list[str]:
+    """Give back the stage-event claims this run took but did not finish; returns their box keys.
+
+    Runs as the DAG's teardown, once every other task of the run is over (succeeded, failed for
+    good, or never ran), so a run that failed (a revoked token, retries used up) does not keep its
+    deals from the next run until the lease ends. Only claims held by ``run_id`` are touched.
+    """
+    released = _store().release_claims_of(run_id)
+    boxes = sorted({e.box_key for e in released})
+    if boxes:
+        log.warning(
+            "run %s ended with %d deal(s) unfinished; released for the next run: %s",
+            run_id,
+            len(boxes),
+            ", ".join(boxes),
+        )
+    else:
+        log.info("run %s holds no unfinished claims", run_id)
+    return boxes
