@@ -267,6 +267,7 @@ class SandboxApp:
 def _make_handler(app: SandboxApp) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
         server_version = f"{app.name}-sandbox"
 
         def log_message(self, format: str, *args: Any) -> None:

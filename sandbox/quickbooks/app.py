@@ -19,7 +19,8 @@ a ``SystemFault`` with code 3100; the 200-with-Fault default is code 10000 (``Sy
 Admin routes (besides the base ``/__admin/state|requests|reset|faults``):
 ``POST /__admin/tokens/expire``, ``/__admin/tokens/revoke``, ``/__admin/tokens/lifetime``
 ``{"seconds"}``, ``/__admin/limits`` ``{"time_scale", "requests_per_minute", "batch_per_minute",
-"concurrent", "enabled", "latency_seconds"}``, ``/__admin/fault_200`` ``{"count", "code", "message",
+"concurrent", "enabled", "latency_seconds"}``, ``GET /__admin/limits/decisions?since=<epoch s>``
+(every admit/throttle decision with its wall-clock time, batch flag and reason), ``/__admin/fault_200`` ``{"count", "code", "message",
 "detail", "type"}`` (the next writes answer HTTP 200 with a Fault and change nothing),
 ``/__admin/lose_response`` ``{"count", "status"}`` (the next writes are done, remembered for
 ``requestid``, but answered with a 5xx SystemFault, as when a gateway times out after the commit),
@@ -524,6 +525,7 @@ class QuickBooksSandbox(SandboxApp):
         self.route("POST", "/__admin/lose_response", self._admin_lose_response)
         self.route("POST", "/__admin/seed", self._admin_seed)
         self.route("POST", "/__admin/clock", self._admin_clock)
+        self.route("GET", "/__admin/limits/decisions", self._admin_decisions)
 
     def _admin_expire_tokens(self, request: Request) -> Response:
         return Response(200, {"expired": self.oauth.expire_access_tokens()})
@@ -542,6 +544,9 @@ class QuickBooksSandbox(SandboxApp):
         except (TypeError, ValueError) as exc:
             return Response(400, {"error": str(exc)})
         return Response(200, self.limiter.snapshot())
+
+    def _admin_decisions(self, request: Request) -> Response:
+        return Response(200, self.limiter.decision_log(float(request.arg("since") or 0.0)))
 
     def _admin_fault_200(self, request: Request) -> Response:
         spec = request.json() or {}

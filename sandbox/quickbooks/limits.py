@@ -3,6 +3,10 @@
 Windows slide: a request is admitted when fewer than the limit were admitted in the last window.
 ``time_scale`` shrinks the minute (``time_scale=60`` makes a limit-minute last one second) so tests
 can hit and then outlive a limit quickly. Throttled requests do not use up the budget.
+
+Every decision is recorded (wall-clock ``ts``, realm, batch or not, admitted or the throttle
+reason) in :attr:`RealmLimiter.decisions`, so tests and the benchmark can count the requests in
+any window from the sandbox's own clock.
 """
 
 from __future__ import annotations
@@ -58,12 +62,14 @@ class RealmLimiter:
         self._lock = threading.Lock()
         self._usage: dict[str, _RealmUsage] = {}
         self.throttled: dict[str, int] = {}
+        self.decisions: list[dict[str, Any]] = []
 
     def reset(self, config: LimitConfig) -> None:
         with self._lock:
             self.config = config
             self._usage.clear()
             self.throttled.clear()
+            self.decisions.clear()
 
     def configure(self, spec: dict[str, Any]) -> None:
         with self._lock:
@@ -87,6 +93,9 @@ class RealmLimiter:
                     reason = "requests_per_minute"
                 elif is_batch and len(usage.batches) >= cfg.batch_per_minute:
                     reason = "batch_per_minute"
+            self.decisions.append(
+                {"ts": time.time(), "realm": realm_id, "batch": is_batch, "throttled": reason}
+            )
             if reason is not None:
                 self.throttled[reason] = self.throttled.get(reason, 0) + 1
                 return reason
@@ -100,6 +109,11 @@ class RealmLimiter:
     def release(self, realm_id: str) -> None:
         with self._lock:
             self._usage[realm_id].in_flight -= 1
+
+    def decision_log(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The recorded decisions at or after wall-clock ``since``."""
+        with self._lock:
+            return [d for d in self.decisions if d["ts"] >= since]
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

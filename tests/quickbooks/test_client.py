@@ -72,7 +72,9 @@ def _batch_path() -> str:
 
 
 def test_a_refused_batch_fails_only_its_own_chunk(qbo: QBOSandbox, state_url: str) -> None:
-    conn = QuickBooksConnector(config=qbo.config(batch_size=2), store=StateStore.from_url(state_url))
+    conn = QuickBooksConnector(  # one request at a time: the fault strikes the first chunk
+        config=qbo.config(batch_size=2, concurrent_requests=1), store=StateStore.from_url(state_url)
+    )
     qbo.admin("POST", "faults", {"kind": "status", "status": 400, "count": 1, "path_prefix": _batch_path()})
     receipts = conn.upsert_customers([Customer(f"org-{n}", f"Chunked {n}") for n in range(5)])
     assert [r.status.value for r in receipts] == ["failed", "failed", "created", "created", "created"]
@@ -83,8 +85,9 @@ def test_a_refused_batch_fails_only_its_own_chunk(qbo: QBOSandbox, state_url: st
 
 def test_a_batch_that_stays_down_marks_the_rest_retriable(qbo: QBOSandbox, state_url: str) -> None:
     conn = QuickBooksConnector(
-        config=qbo.config(batch_size=2, max_attempts=2), store=StateStore.from_url(state_url)
-    )
+        config=qbo.config(batch_size=2, max_attempts=2, concurrent_requests=1),
+        store=StateStore.from_url(state_url),
+    )  # one request at a time, so nothing is in flight when the second chunk stays down
     # the first batch goes through (a zero-delay "slow" fault), the second answers 503 twice
     qbo.admin("POST", "faults", {"kind": "slow", "delay": 0, "count": 1, "path_prefix": _batch_path()})
     qbo.admin("POST", "faults", {"kind": "status", "status": 503, "count": 2, "path_prefix": _batch_path()})

@@ -1,6 +1,8 @@
 """The QBO transport: python-quickbooks requests wrapped in limits, token handling and retries.
 
-* Every HTTP call takes a slot from the realm limiter (shared budget + concurrency cap).
+* Every HTTP call takes a slot from the realm limiter (shared budget + concurrency cap), unless the
+  caller already took its unit (:meth:`RealmLimiter.prepaid`, used by the channel dispatcher).
+* Calls may run in parallel threads (the bearer token and last response are kept per thread).
 * A 401 renews the access token once (under the cross-process token lock) and repeats the call.
 * Retriable failures (429 XML throttle, 5xx, timeouts, dropped connections, a 200 carrying a
   retriable Fault) are retried with jittered exponential backoff, at most ``max_attempts`` times.
@@ -62,13 +64,12 @@ def batch_request_id(realm_id: str, item_ids: Sequence[str]) -> str:
 class _Transport(QuickBooks):
     """python-quickbooks with our own HTTP session (timeouts, bearer token) and the last status kept."""
 
-    bearer: str = ""
     timeout: float = 120.0
     http: requests.Session
     last: threading.local
 
     def process_request(self, request_type, url, headers="", params="", data=""):  # type: ignore[no-untyped-def]
-        headers.update({"Authorization": f"Bearer {self.bearer}"})
+        headers.update({"Authorization": f"Bearer {self.last.bearer}"})  # per thread: senders run in parallel
         self.last.response = None
         response = self.http.request(
             request_type, url, headers=headers, params=params, data=data, timeout=self.timeout
@@ -118,7 +119,7 @@ class QuickBooksClient:
     def _send_once(self, token: str, request: tuple[str, str, str, str, dict[str, Any], str | None]) -> Any:
         """One HTTP exchange with ``token``; translates every failure into an ERP error."""
         method, url, body, content_type, params, rid = request
-        self._qb.bearer = token
+        self._local.bearer = token
         self.http_calls += 1
         try:
             result = self._qb.make_request(

@@ -15,7 +15,8 @@ advanced ones below them are read from the extra JSON directly. Extras:
 ``redirect_uri``    only used for the consent flow; defaults to a localhost placeholder
 ``time_scale``      divide every minute of the limiter and every backoff by this (tests)
 ``limits``          ``{requests_per_minute, concurrent_requests, batch_per_minute, time_scale,
-                    max_attempts, backoff_initial, backoff_max, timeout, batch_size}``
+                    max_attempts, backoff_initial, backoff_max, timeout, batch_size,
+                    single_channel, window_margin, margin_seconds}``
 =================  =====================================================================
 """
 
@@ -51,7 +52,11 @@ class QuickBooksLimits:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0  # Intuit: wait 60 s after a 429
     timeout: float = 120.0  # Intuit times requests out at 120 s
-    window_margin: float = 0.1  # count budgets over a 10% longer minute: network delay cannot push us over
+    # budgets are counted over a slightly longer minute, so network jitter cannot push a request
+    # into Intuit's previous window: 2% of the minute, at least ``margin_seconds`` (real seconds)
+    single_channel: bool = True  # creates also go one by one while the batch channel is used up
+    window_margin: float = 0.02
+    margin_seconds: float = 0.25
 
     @property
     def minute(self) -> float:
@@ -59,7 +64,12 @@ class QuickBooksLimits:
 
     @property
     def budget_window(self) -> float:
-        return self.minute * (1.0 + self.window_margin)
+        return self.minute + max(self.minute * self.window_margin, self.margin_seconds)
+
+    @property
+    def records_per_minute(self) -> int:
+        """The ceiling for creates: full batches on the batch channel plus singles for the rest."""
+        return self.batch_per_minute * self.batch_size + self.requests_per_minute - self.batch_per_minute
 
     def scaled(self, seconds: float) -> float:
         return seconds / self.time_scale
@@ -123,7 +133,13 @@ def parse_limits(extra: Mapping[str, Any]) -> QuickBooksLimits:
     if unknown:
         raise ValueError(f"QuickBooks extra 'limits': unknown keys {sorted(unknown)}; known: {sorted(known)}")
     kinds = {name: type(getattr(QuickBooksLimits(), name)) for name in known}
-    return QuickBooksLimits(**{key: kinds[key](value) for key, value in raw.items()})
+    return QuickBooksLimits(**{key: _convert(kinds[key], value) for key, value in raw.items()})
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool and isinstance(value, str):  # "false" from a form field is False
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return kind(value)
 
 
 def config_from_connection(

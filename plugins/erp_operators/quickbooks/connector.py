@@ -1,8 +1,9 @@
 """QuickBooksConnector: the ERP connector contract for QuickBooks Online.
 
 * Customers: ledger (external key -> Id, payload hash) first, then ``PrimaryEmailAddr``, then
-  ``DisplayName``; new ones are created in batches of 30. A 6240 (name already used) fetches and
-  links the existing customer; it never makes a second one. A changed customer gets a sparse
+  ``DisplayName``; new ones are created through both channels (batches of 30 while the 40
+  batch requests a minute last, single creates with the rest of the 500 requests a minute).
+  A 6240 (name already used) fetches and links the existing customer; it never makes a second one. A changed customer gets a sparse
   update with its current ``SyncToken`` (a 5010 re-reads it and tries once more).
 * Items: ``erp_ref`` from the mapping, then ledger, then ``Sku``, then ``Name``; missing items
   are created (batch) unless ``create_missing`` is False.
@@ -23,10 +24,12 @@ from typing import Any, ClassVar, TypeVar
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
 from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
 from erp_operators.quickbooks import payloads
-from erp_operators.quickbooks.client import QuickBooksClient, quote, request_id
+from erp_operators.quickbooks.channels import ChannelDispatcher
+from erp_operators.quickbooks.client import MAX_RESULTS, QuickBooksClient, quote, request_id
 from erp_operators.quickbooks.config import QuickBooksConfig
 from erp_operators.quickbooks.hook import QuickBooksHook
-from erp_operators.quickbooks.matching import Finder, invoice_by_number, invoices_with_markers
+from erp_operators.quickbooks.index_cache import CachedFinder
+from erp_operators.quickbooks.matching import invoice_by_number, invoices_with_markers
 from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus, payload_hash
 from sync_core.canonical import Customer, DocumentKind, Item, Payment, SalesDocument
 
@@ -133,37 +136,67 @@ class QuickBooksConnector(ERPConnector):
         on_created: Callable[[_Pending, dict[str, Any]], Receipt],
         on_fault: Callable[[_Pending, ERPError], Receipt],
     ) -> dict[int, Receipt]:
-        """Create records in batches of ``batch_size``.
+        """Create records through both channels (batches of ``batch_size`` and single creates).
 
-        A refused batch fails its own chunk only; a batch that stays down (retriable after the
-        client's retries) marks it and every later chunk retriable, and nothing more is sent.
+        The :class:`~erp_operators.quickbooks.channels.ChannelDispatcher` picks the channel per
+        request. A refused request fails its own records only; a request that stays down
+        (retriable after the client's retries) marks its records and every unsent one retriable,
+        and nothing more is sent. A single create refused by QBO goes to ``on_fault`` like a
+        refused batch item.
         """
-        out: dict[int, Receipt] = {}
-        size = self.hook.config.limits.batch_size
-        for start in range(0, len(pending), size):
-            chunk = pending[start : start + size]
+        limits = self.hook.config.limits
+        client = self.client
+        dispatcher = ChannelDispatcher(
+            client.limiter,
+            limits.batch_size,
+            limits.concurrent_requests,
+            stop_on=(ERPAuthError, ERPRetriableError),
+            tolerate=(ERPError,),
+            use_singles=limits.single_channel,
+        )
+
+        def send_batch(chunk: list[_Pending]) -> dict[str, dict[str, Any]]:
             operations = [{"bId": p.bid, "operation": "create", qbo_entity: p.payload} for p in chunk]
-            try:
-                responses = self.client.batch(operations, [self._rid(entity, p.key, p.digest) for p in chunk])
-            except ERPAuthError:
-                raise
-            except ERPError as exc:
-                retriable = isinstance(exc, ERPRetriableError)
-                for p in pending[start:] if retriable else chunk:
-                    out[p.index] = self._failed(p.key, entity, exc, p.digest)
-                if retriable:
-                    break  # the ERP is struggling: leave the rest for the next try
-                continue
-            for p in chunk:
-                item = responses.get(p.bid)
-                if item is None:
-                    out[p.index] = self._failed(
-                        p.key, entity, "QuickBooks batch answer has no item", p.digest, ErrorClass.RETRIABLE
+            return client.batch(operations, [self._rid(entity, p.key, p.digest) for p in chunk])
+
+        def send_single(p: _Pending) -> dict[str, Any]:
+            return client.create(qbo_entity, p.payload, self._rid(entity, p.key, p.digest))
+
+        done = dispatcher.run(pending, send_batch, send_single)
+        out: dict[int, Receipt] = {}
+        for sent in done.sent:
+            if isinstance(sent.error, ERPAuthError) or (
+                sent.error is not None and not isinstance(sent.error, ERPError)
+            ):
+                raise sent.error
+            if isinstance(sent.error, ERPError):
+                error = sent.error
+                for p in sent.items:
+                    stays_down = isinstance(error, ERPRetriableError) or sent.batch
+                    out[p.index] = (
+                        self._failed(p.key, entity, error, p.digest) if stays_down else on_fault(p, error)
                     )
-                elif (error := self.client.item_error(item)) is not None:
-                    out[p.index] = on_fault(p, error)
-                else:
-                    out[p.index] = on_created(p, item[qbo_entity])
+            elif sent.batch:
+                for p in sent.items:
+                    item = sent.result.get(p.bid)
+                    if item is None:
+                        out[p.index] = self._failed(
+                            p.key,
+                            entity,
+                            "QuickBooks batch answer has no item",
+                            p.digest,
+                            ErrorClass.RETRIABLE,
+                        )
+                    elif (error := client.item_error(item)) is not None:
+                        out[p.index] = on_fault(p, error)
+                    else:
+                        out[p.index] = on_created(p, item[qbo_entity])
+            else:
+                out[sent.items[0].index] = on_created(sent.items[0], sent.result)
+        for p in done.leftover:
+            stopped = done.stopped_by
+            reason = stopped if isinstance(stopped, ERPError) else "QuickBooks Online stopped answering"
+            out[p.index] = self._failed(p.key, entity, reason, p.digest, ErrorClass.RETRIABLE)
         return out
 
     def _prepare(
@@ -215,6 +248,23 @@ class QuickBooksConnector(ERPConnector):
             payload_hash=p.digest,
         )
 
+    def _settle_ledger_hits(
+        self,
+        entity: str,
+        todo: Sequence[_Pending],
+        ledger: Mapping[str, Any],
+        receipts: dict[int, Receipt],
+        same_payload: bool = False,
+    ) -> list[_Pending]:
+        """Receipts for the records the ledger settles; the rest (no look-up is made for the others)."""
+        rest = []
+        for p in todo:
+            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload)) is not None:
+                receipts[p.index] = hit
+            else:
+                rest.append(p)
+        return rest
+
     # -- contract -------------------------------------------------------------------------------
     def health_check(self) -> tuple[bool, str]:
         return self.hook.test_connection()
@@ -225,16 +275,14 @@ class QuickBooksConnector(ERPConnector):
             entity, customers, lambda c: c.external_key, payloads.customer_payload
         )
         ledger = self._ledger(entity, [p.key for p in todo])
-        finder = Finder(
+        todo = self._settle_ledger_hits(entity, todo, ledger, receipts, same_payload=True)
+        finder = CachedFinder(
             self.client, "Customer", "DisplayName", preload=len(todo) >= self.bulk_lookup_threshold
         )
         to_create: list[_Pending] = []
         for p in todo:
             try:
                 entry = ledger.get(p.key)
-                if (hit := self._ledger_hit(entity, p, entry, same_payload=True)) is not None:
-                    receipts[p.index] = hit
-                    continue
                 existing, via_ledger = (
                     (finder.by_id(entry.erp_id), True) if entry and entry.erp_id else (None, False)
                 )
@@ -311,12 +359,10 @@ class QuickBooksConnector(ERPConnector):
             entity, items, lambda item: item.sku, payloads.item_payload, known=mapped
         )
         ledger = self._ledger(entity, [p.key for p in todo])
-        finder = Finder(self.client, "Item", "Name", preload=len(todo) >= self.bulk_lookup_threshold)
+        todo = self._settle_ledger_hits(entity, todo, ledger, receipts)
+        finder = CachedFinder(self.client, "Item", "Name", preload=len(todo) >= self.bulk_lookup_threshold)
         to_create: list[_Pending] = []
         for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key))) is not None:
-                receipts[p.index] = hit
-                continue
             try:
                 existing = finder.by_sku(p.key) or finder.by_name(p.payload["Name"])
             except ERPAuthError:
@@ -379,7 +425,7 @@ class QuickBooksConnector(ERPConnector):
                 unseen.append(p)
         customer_ids = {p.payload["CustomerRef"]["value"] for p in unseen}
         try:
-            existing = invoices_with_markers(self.client, customer_ids) if unseen else {}
+            existing = self._invoices_with_markers(customer_ids) if unseen else {}
         except ERPAuthError:
             raise
         except ERPError as exc:  # cannot prove they do not exist yet: do not create blind
@@ -409,6 +455,24 @@ class QuickBooksConnector(ERPConnector):
 
         receipts.update(self._batch_create(entity, "Invoice", to_create, created, fault))
         return self._in_order(docs, receipts, first_of, lambda d: d.external_key)
+
+    def _invoices_with_markers(self, customer_ids: set[str]) -> dict[str, dict[str, Any]]:
+        """Existing invoices of these customers that carry a box marker, by box key.
+
+        One query per 50 customers, or (when that would take more requests) one scan of every
+        invoice in pages of 1,000, whichever needs fewer requests.
+        """
+        by_customer = -(-len(customer_ids) // 50)
+        if by_customer > 2:
+            total = int(self.client.query("SELECT COUNT(*) FROM Invoice").get("totalCount", 0))
+            if max(1, -(-total // MAX_RESULTS)) < by_customer:
+                found: dict[str, dict[str, Any]] = {}
+                for row in self.client.query_all("Invoice"):
+                    key = payloads.marker_in(row.get("PrivateNote"))
+                    if key and str((row.get("CustomerRef") or {}).get("value")) in customer_ids:
+                        found.setdefault(key, row)
+                return found
+        return invoices_with_markers(self.client, customer_ids)
 
     @staticmethod
     def _doc_receipt(p: _Pending, record: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
