@@ -9,8 +9,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.netsuite.ns_admin import NSSandbox
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("AIRFLOW_HOME", str(REPO / ".airflow-test"))
@@ -79,3 +83,18 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path):
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
     return store
+
+
+@pytest.fixture
+def ns() -> Iterator[NSSandbox]:
+    """A live NetSuite sandbox (127.0.0.1, ephemeral port), stopped after the test.
+
+    Here at the root because the NetSuite tests and the sandbox's own wire tests both use it.
+    """
+    from tests.netsuite.ns_admin import NSSandbox
+
+    sandbox = NSSandbox()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()

@@ -290,49 +290,36 @@ def failure_alert(context: dict[str, Any]) -> Alert:
     error = context.get("exception")
     records = _records_of(error, ti)
     replay = {"box_keys": [r.key for r in records]} if records else None
+    details: dict[str, Any] = {"error": str(error)}
     problem = _auth_problem(error)
     if problem == "erp":
-        return Alert(
-            kind="reauthorize",
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            summary=f"the ERP refused the stored credential: {error}",
-            what_to_do=_erp_reauthorize_steps(error),
-            records=records,
-            replay_conf=replay,
-            details={"error": str(error)},
+        kind, summary = "reauthorize", f"the ERP refused the stored credential: {error}"
+        what_to_do = _erp_reauthorize_steps(error)
+    elif problem == "streak":
+        kind, summary = "reauthorize", f"Streak refused the API key: {error}"
+        what_to_do = (
+            "Check the Streak API key (the password of the connection streak_default): create a new "
+            "key in Streak if it was revoked, update the connection, then clear the failed task."
         )
-    if problem == "streak":
-        return Alert(
-            kind="reauthorize",
-            dag_id=dag_id,
-            run_id=run_id,
-            task_id=task_id,
-            summary=f"Streak refused the API key: {error}",
-            what_to_do=(
-                "Check the Streak API key (the password of the connection streak_default): create a new "
-                "key in Streak if it was revoked, update the connection, then clear the failed task."
-            ),
-            records=records,
-            replay_conf=replay,
-            details={"error": str(error)},
-        )
-    return Alert(
-        kind="task_failed",
-        dag_id=dag_id,
-        run_id=run_id,
-        task_id=task_id,
-        summary=f"{dag_id}.{task_id} failed after its retries: {error}",
-        what_to_do=(
+    else:
+        kind, summary = "task_failed", f"{dag_id}.{task_id} failed after its retries: {error}"
+        what_to_do = (
             "Read the task log in the Airflow UI (it names the record and the field or the failing call); "
             "fix the cause there (Streak or ERP down or rate-limiting: wait; a bad record: fix it at the "
             "source), then clear the task to run it again. Writes are idempotent: a retry never "
             "duplicates ERP documents."
-        ),
+        )
+        details["try_number"] = getattr(ti, "try_number", None)
+    return Alert(
+        kind=kind,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        summary=summary,
+        what_to_do=what_to_do,
         records=records,
         replay_conf=replay,
-        details={"error": str(error), "try_number": getattr(ti, "try_number", None)},
+        details=details,
     )
 
 

@@ -12,12 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from erp_operators.contract import ERPConnector
 from sync_core.state import StateStore
+
+if TYPE_CHECKING:
+    from tests.netsuite.ns_admin import NSSandbox
+    from tests.quickbooks.qbo_admin import QBOSandbox
+    from tests.sandbox_admin import SandboxAdmin
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,56 @@ class Harness(abc.ABC):
         return None
 
 
-class QuickBooksHarness(Harness):
+class SandboxHarness(Harness):
+    """A harness whose ERP is a sandbox from ``sandbox/`` driven through its admin routes
+    (:class:`tests.sandbox_admin.SandboxAdmin`); faults are injected on ``api_prefix`` paths."""
+
+    api_prefix: str
+    sandbox: SandboxAdmin
+
+    def __init__(self, tmp_path: Path, sandbox: SandboxAdmin) -> None:
+        super().__init__(tmp_path)
+        self.sandbox = sandbox
+        self._connectors: list[ERPConnector] = []
+
+    def _track(self, conn: ERPConnector) -> ERPConnector:
+        """Remember a connector so reset/close can close it."""
+        self._connectors.append(conn)
+        return conn
+
+    def _close_connectors(self) -> None:
+        for conn in self._connectors:
+            conn.close()
+        self._connectors.clear()
+
+    def reset(self) -> None:
+        self._close_connectors()
+        self.sandbox.reset()
+        self.store = self._new_store()
+
+    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
+        spec: dict[str, Any] = {"kind": "status", "status": status, "path_prefix": self.api_prefix}
+        if rate:
+            spec.update(mode="random", rate=rate, seed=7)
+        else:
+            spec.update(count=count)
+        self.sandbox.admin("POST", "faults", spec)
+
+    def clear_faults(self) -> None:
+        self.sandbox.admin("DELETE", "faults")
+
+    def faults_injected(self) -> int:
+        return sum(self.sandbox.admin("GET", "faults")["injected"].values())
+
+    def existing_item_name(self) -> str:
+        return "Hours"  # both sandboxes seed a service item of that name
+
+    def close(self) -> None:
+        self._close_connectors()
+        self.sandbox.stop()
+
+
+class QuickBooksHarness(SandboxHarness):
     """QBO connector against ``sandbox.quickbooks`` (time scaled x60: a limit-minute is one second).
 
     The sandbox and its admin routes are the QBO tests' own helper
@@ -129,13 +183,13 @@ class QuickBooksHarness(Harness):
     name = "quickbooks"
     item_defaults = {"income_account_ref": "1"}
     features = frozenset({"oauth_refresh", "payments", "stock"})
+    api_prefix = "/v3/"
+    sandbox: QBOSandbox
 
     def __init__(self, tmp_path: Path) -> None:
         from tests.quickbooks.qbo_admin import QBOSandbox
 
-        super().__init__(tmp_path)
-        self.sandbox = QBOSandbox()
-        self._connectors: list[ERPConnector] = []
+        super().__init__(tmp_path, QBOSandbox())
 
     def config(self, **limits: Any):  # -> QuickBooksConfig
         return self.sandbox.config(**{"max_attempts": 8, **limits})
@@ -143,9 +197,7 @@ class QuickBooksHarness(Harness):
     def connector(self, **limits: Any) -> ERPConnector:
         from erp_operators.quickbooks.connector import QuickBooksConnector
 
-        conn = QuickBooksConnector(config=self.config(**limits), store=self.store)
-        self._connectors.append(conn)
-        return conn
+        return self._track(QuickBooksConnector(config=self.config(**limits), store=self.store))
 
     def snapshot(self) -> ERPState:
         from erp_operators.quickbooks.payloads import marker_in
@@ -185,35 +237,11 @@ class QuickBooksHarness(Harness):
             documents=tuple(sorted(documents, key=lambda d: d.external_key)),
         )
 
-    def reset(self) -> None:
-        for conn in self._connectors:
-            conn.close()
-        self._connectors.clear()
-        self.sandbox.reset()
-        self.store = self._new_store()
-
-    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
-        spec: dict[str, Any] = {"kind": "status", "status": status, "path_prefix": "/v3/"}
-        if rate:
-            spec.update(mode="random", rate=rate, seed=7)
-        else:
-            spec.update(count=count)
-        self.sandbox.admin("POST", "faults", spec)
-
-    def clear_faults(self) -> None:
-        self.sandbox.admin("DELETE", "faults")
-
-    def faults_injected(self) -> int:
-        return sum(self.sandbox.admin("GET", "faults")["injected"].values())
-
     def seed_customer(self, display_name: str, email: str = "") -> str:
         body: dict[str, Any] = {"DisplayName": display_name}
         if email:
             body["PrimaryEmailAddr"] = {"Address": email}
         return self.sandbox.seed("Customer", body)
-
-    def existing_item_name(self) -> str:
-        return "Hours"
 
     def expire_access_tokens(self) -> None:
         self.sandbox.admin("POST", "tokens/expire")
@@ -256,35 +284,30 @@ class QuickBooksHarness(Harness):
             },
         )
 
-    def close(self) -> None:
-        for conn in self._connectors:
-            conn.close()
-        self.sandbox.stop()
 
-
-class NetSuiteHarness(Harness):
+class NetSuiteHarness(SandboxHarness):
     """NetSuite connector against ``sandbox.netsuite`` (fast backoff; batches from three records on)."""
 
     name = "netsuite"
     item_defaults = {"income_account_ref": "54"}
     features = frozenset({"payments", "stock"})
+    api_prefix = "/services/rest/"
+    sandbox: NSSandbox
 
     def __init__(self, tmp_path: Path) -> None:
         from tests.netsuite.ns_admin import NSSandbox
 
-        super().__init__(tmp_path)
-        self.sandbox = NSSandbox()
-        self._connectors: list[ERPConnector] = []
+        super().__init__(tmp_path, NSSandbox())
 
     def connector(self) -> ERPConnector:
         from erp_operators.netsuite.connector import NetSuiteConnector
         from tests.netsuite.ns_admin import SETTINGS
 
-        conn = NetSuiteConnector(
-            config=self.sandbox.config(), store=self.store, settings=SETTINGS, bulk_threshold=2
+        return self._track(
+            NetSuiteConnector(
+                config=self.sandbox.config(), store=self.store, settings=SETTINGS, bulk_threshold=2
+            )
         )
-        self._connectors.append(conn)
-        return conn
 
     def snapshot(self) -> ERPState:
         records = self.sandbox.state()["records"]
@@ -321,27 +344,6 @@ class NetSuiteHarness(Harness):
             documents=tuple(sorted(documents, key=lambda d: d.external_key)),
         )
 
-    def reset(self) -> None:
-        for conn in self._connectors:
-            conn.close()
-        self._connectors.clear()
-        self.sandbox.reset()
-        self.store = self._new_store()
-
-    def inject(self, status: int, count: int = 1, rate: float = 0.0) -> None:
-        spec: dict[str, Any] = {"kind": "status", "status": status, "path_prefix": "/services/rest/"}
-        if rate:
-            spec.update(mode="random", rate=rate, seed=7)
-        else:
-            spec.update(count=count)
-        self.sandbox.admin("POST", "faults", spec)
-
-    def clear_faults(self) -> None:
-        self.sandbox.admin("DELETE", "faults")
-
-    def faults_injected(self) -> int:
-        return sum(self.sandbox.admin("GET", "faults")["injected"].values())
-
     def seed_customer(self, display_name: str, email: str = "") -> str:
         body: dict[str, Any] = {
             "entityId": display_name,
@@ -351,9 +353,6 @@ class NetSuiteHarness(Harness):
         if email:
             body["email"] = email
         return self.sandbox.seed("customer", body)
-
-    def existing_item_name(self) -> str:
-        return "Hours"
 
     def record_payment(self, document_erp_id: str, amount: Decimal) -> str:
         invoice = next(i for i in self.sandbox.records("invoice") if i["id"] == document_erp_id)
@@ -377,11 +376,6 @@ class NetSuiteHarness(Harness):
                 "cogsAccount": {"id": "81"},
             },
         )
-
-    def close(self) -> None:
-        for conn in self._connectors:
-            conn.close()
-        self.sandbox.stop()
 
 
 HARNESSES: dict[str, Callable[[Path], Harness]] = {

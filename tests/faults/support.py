@@ -22,6 +22,8 @@ WRITEBACK = "ERP Invoice #"
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
 QBO_API = "/v3/company/"
 STREAK_API = "/api/v"
+# the fields of a valid deal (one line: 2 x Widget Pro at 499.00)
+GOOD_DEAL = {"Product": "Widget Pro", "Quantity": "2", "Unit Price": "499.00", "Deal Value": "998.00"}
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -195,6 +197,11 @@ def comment_counts(streak: Any) -> Counter:
     return Counter({key: len(items) for key, items in comments.items() if items})
 
 
+def org_keys(streak: Any) -> list[str]:
+    """The keys of the seeded organizations, in seed order."""
+    return [o["key"] for o in streak.app.state_snapshot()["organizations"]]
+
+
 def create_box(streak: Any, name: str, stage: str = "Closed-Won", **body: Any) -> str:
     """A box created as a user would (``fields`` by name); returns its key."""
     return admin(streak.url, "/__admin/boxes", {"name": name, "stage": stage, **body})["key"]
@@ -231,6 +238,22 @@ def assert_untouched(qbo: Any, streak: Any, keys: list[str] | set[str]) -> None:
         assert key not in invoices, f"box {key} got an invoice"
         assert key not in numbers, f"box {key} got a write-back"
         assert comments[key] == 0, f"box {key} got a comment"
+
+
+def assert_final_state(env: Any, bad: set[str] | frozenset[str] = frozenset(), min_synced: int = 0) -> None:
+    """The end state every fault row must reach: each valid won box synced exactly once; the
+    seeded bad boxes plus ``bad`` quarantined and untouched (and nothing else quarantined); no
+    duplicate customer; every claim closed. ``min_synced``: at least that many boxes synced."""
+    won = set(won_box_keys(env.streak))
+    seeded = seeded_bad(env.streak) & won
+    assert seeded, "the seed has no bad won box: the quarantine half of this check would be empty"
+    held = seeded | set(bad)
+    assert len(won - held) >= min_synced, f"only {len(won - held)} valid won boxes"
+    assert_synced_once(env.qbo, env.streak, env.store, won - held)
+    assert_untouched(env.qbo, env.streak, held)
+    assert set(quarantine_rows(env.store)) == held
+    assert duplicate_customers(env.qbo) == []
+    assert env.store.pending_stage_events() == []  # nothing left hanging
 
 
 def quarantine_rows(store: Any, entity: str = "deal") -> dict[str, Any]:

@@ -11,8 +11,7 @@ import pytest
 from tests.faults.support import (
     QBO_API,
     STREAK_API,
-    assert_synced_once,
-    duplicate_customers,
+    assert_final_state,
     injected,
     invoices_by_box,
     quarantine_rows,
@@ -25,15 +24,6 @@ from tests.faults.support import (
 pytestmark = pytest.mark.slow
 
 
-def _assert_clean_final_state(env) -> None:
-    won = set(won_box_keys(env.streak))
-    bad = seeded_bad(env.streak) & won
-    assert_synced_once(env.qbo, env.streak, env.store, won - bad)
-    assert set(quarantine_rows(env.store)) == bad
-    assert duplicate_customers(env.qbo) == []
-    assert env.store.pending_stage_events() == []
-
-
 def test_connection_resets(env) -> None:
     schedule_fault(env.streak.url, 3, STREAK_API, kind="reset")
     schedule_fault(env.qbo.url, 3, QBO_API, kind="reset")
@@ -41,7 +31,7 @@ def test_connection_resets(env) -> None:
     assert run_dag().state == "success"
     assert injected(env.streak.url) == {"reset": 3}
     assert injected(env.qbo.url) == {"reset": 5}
-    _assert_clean_final_state(env)
+    assert_final_state(env)
 
 
 def test_timeouts(env) -> None:
@@ -54,7 +44,7 @@ def test_timeouts(env) -> None:
     assert run_dag().state == "success"
     assert injected(env.streak.url) == {"slow": 3}
     assert injected(env.qbo.url) == {"slow": 3}
-    _assert_clean_final_state(env)
+    assert_final_state(env)
 
 
 def test_timeout_on_streak_comment_posts_it_once(env) -> None:
@@ -64,7 +54,7 @@ def test_timeout_on_streak_comment_posts_it_once(env) -> None:
     assert run_dag().state == "success"
     assert injected(env.streak.url) == {"slow": 1}
     time.sleep(3.0)  # a slowed request still in flight lands before the comments are counted
-    _assert_clean_final_state(env)
+    assert_final_state(env)
 
 
 def test_slow_responses(env) -> None:
@@ -74,7 +64,7 @@ def test_slow_responses(env) -> None:
     assert result.state == "success"
     assert result.task_retries == 0  # slow but within the timeout: nothing failed
     assert injected(env.streak.url) == {"slow": 6} and injected(env.qbo.url) == {"slow": 6}
-    _assert_clean_final_state(env)
+    assert_final_state(env)
 
 
 def test_5xx_burst(env) -> None:
@@ -85,7 +75,7 @@ def test_5xx_burst(env) -> None:
     assert run_dag().state == "success"
     assert sum(injected(env.streak.url).values()) == 6
     assert sum(injected(env.qbo.url).values()) == 8
-    _assert_clean_final_state(env)
+    assert_final_state(env)
 
 
 def test_outage_past_the_retries_fails_the_run_and_the_next_run_takes_its_deals_at_once(env) -> None:
@@ -112,4 +102,4 @@ def test_outage_past_the_retries_fails_the_run_and_the_next_run_takes_its_deals_
 
     requests.delete(env.qbo.url + "/__admin/faults", timeout=10).raise_for_status()  # QuickBooks is back
     assert run_dag().state == "success"  # the next scheduled run, with the real one-hour lease
-    _assert_clean_final_state(env)
+    assert_final_state(env)

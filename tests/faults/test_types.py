@@ -10,24 +10,21 @@ from decimal import Decimal
 import pytest
 
 from tests.faults.support import (
-    assert_synced_once,
-    assert_untouched,
+    GOOD_DEAL,
+    assert_final_state,
     create_box,
     field_key,
     invoices_by_box,
+    org_keys,
     quarantine_rows,
     run_dag,
-    seeded_bad,
-    won_box_keys,
 )
 
 pytestmark = pytest.mark.slow
 
-GOOD = {"Product": "Widget Pro", "Quantity": "2", "Unit Price": "499.00", "Deal Value": "998.00"}
-
 
 def test_mismatched_types_are_read_or_quarantined_by_field(env) -> None:
-    orgs = [o["key"] for o in env.streak.app.state_snapshot()["organizations"]]
+    orgs = org_keys(env.streak)
     cases = {  # field name -> (raw JSON value Streak sends, quarantined?)
         "Quantity": (2, False),  # a JSON number in a TEXT_INPUT field
         "Unit Price": (499.0, False),  # a float
@@ -37,7 +34,7 @@ def test_mismatched_types_are_read_or_quarantined_by_field(env) -> None:
     }
     boxes = {}
     for i, (name, (value, _)) in enumerate(cases.items()):
-        key = create_box(env.streak, f"Typed deal {name}", fields=GOOD, organization_keys=[orgs[i]])
+        key = create_box(env.streak, f"Typed deal {name}", fields=GOOD_DEAL, organization_keys=[orgs[i]])
         with env.streak.app.lock:  # what the API answers, bypassing the sandbox's own coercion
             env.streak.app.data.boxes[key]["fields"][field_key(env.streak, name)] = value
         boxes[name] = key
@@ -52,11 +49,7 @@ def test_mismatched_types_are_read_or_quarantined_by_field(env) -> None:
             row = quarantined.get(key)
             assert row is not None, f"{name}: box {key} not quarantined"
             assert key in row.reason and name in [f["field"] for f in row.payload["failures"]], row.reason
-    assert_untouched(env.qbo, env.streak, bad)
-    won = set(won_box_keys(env.streak))
-    seeded = seeded_bad(env.streak) & won
-    assert set(quarantined) == bad | seeded
-    assert_synced_once(env.qbo, env.streak, env.store, won - bad - seeded)
+    assert_final_state(env, bad)
     for name in ("Quantity", "Unit Price"):
         (invoice,) = invoices_by_box(env.qbo)[boxes[name]]
         assert Decimal(str(invoice["TotalAmt"])) == Decimal("998.00")

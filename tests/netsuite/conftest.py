@@ -1,4 +1,5 @@
-"""A live NetSuite sandbox per test, plus a connector factory on a fresh state store."""
+"""A connector factory on a fresh state store, against the live NetSuite sandbox of the root ``ns``
+fixture (tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,6 @@ import pytest
 from erp_operators.netsuite.connector import NetSuiteConnector
 from sync_core.state import StateStore
 from tests.netsuite.ns_admin import SETTINGS, NSSandbox
-
-
-@pytest.fixture
-def ns() -> Iterator[NSSandbox]:
-    sandbox = NSSandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -51,15 +50,6 @@ class Api:
 
     def suiteql(self, q: str, **params: Any) -> requests.Response:
         return self("POST", "query/v1/suiteql", {"q": q}, params=params, headers={"Prefer": "transient"})
-
-
-@pytest.fixture
-def ns() -> Iterator[NSSandbox]:
-    sandbox = NSSandbox()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 @pytest.fixture

@@ -345,17 +345,10 @@ def _sync_customers(
     customers = _read_parties(run, chunk, mapping)
     report = validate_batch([], customers, [], mapping, Path(results_dir) if results_dir else None)
     summary = _summary(chunk, len(customers), report.failures)
-    if run["dry_run"]:
-        for c in report.valid_customers:
-            log.info("dry run: would upsert customer %s %r in %s", c.external_key, c.display_name, run["erp"])
-        return summary
-    state = store()
-    _quarantine(state, run["erp"], report.failures)
-    if report.valid_customers:
-        receipts = call_erp(run["erp"], state, "upsert_customers", report.valid_customers)
-        _after_write(state, run["erp"], ENTITY_CUSTOMER, receipts, summary)
-        raise_on_unwritten("upsert customers", receipts)
-    return summary
+    shown = [(c.external_key, c.display_name) for c in report.valid_customers]
+    return _write_chunk(
+        run, summary, report.failures, report.valid_customers, shown, "upsert_customers", ENTITY_CUSTOMER
+    )
 
 
 def _sync_items(
@@ -373,16 +366,34 @@ def _sync_items(
     ]
     report = validate_batch([], [], items, mapping, Path(results_dir) if results_dir else None)
     summary = _summary(chunk, len(items), report.failures)
+    shown = [(i.sku, i.name) for i in report.valid_items]
+    return _write_chunk(
+        run, summary, report.failures, report.valid_items, shown, "resolve_items", ENTITY_ITEM
+    )
+
+
+def _write_chunk(
+    run: dict[str, Any],
+    summary: dict[str, Any],
+    failures: Sequence[RecordFailure],
+    valid: Sequence[Any],
+    shown: Sequence[tuple[str, str]],
+    method: str,
+    entity: str,
+) -> dict[str, Any]:
+    """A validated chunk's writes: quarantine the failures, then ``method`` (a connector bulk call)
+    on the valid records; a dry run only logs each valid record's (key, name) from ``shown``."""
+    action = method.replace("_", " ")  # "upsert customers", "resolve items"
     if run["dry_run"]:
-        for i in report.valid_items:
-            log.info("dry run: would resolve item %s %r in %s", i.sku, i.name, run["erp"])
+        for key, name in shown:
+            log.info("dry run: would %s: %s %r in %s", action, key, name, run["erp"])
         return summary
     state = store()
-    _quarantine(state, run["erp"], report.failures)
-    if report.valid_items:
-        receipts = call_erp(run["erp"], state, "resolve_items", report.valid_items)
-        _after_write(state, run["erp"], ENTITY_ITEM, receipts, summary)
-        raise_on_unwritten("resolve items", receipts)
+    _quarantine(state, run["erp"], failures)
+    if valid:
+        receipts = call_erp(run["erp"], state, method, valid)
+        _after_write(state, run["erp"], entity, receipts, summary)
+        raise_on_unwritten(action, receipts)
     return summary
 
 
