@@ -321,6 +321,22 @@ class StateStore:
                 out[row.source_key] = LedgerEntry(**row._mapping)
         return out
 
+    def ledger_holding(self, erp: str, entity: str, erp_ids: Iterable[str]) -> list[LedgerEntry]:
+        """The ledger rows whose ERP id is one of ``erp_ids`` (which source records hold them)."""
+        ids = list(dict.fromkeys(erp_ids))
+        out: list[LedgerEntry] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(ledger).where(
+                        ledger.c.erp == erp,
+                        ledger.c.entity == entity,
+                        ledger.c.erp_id.in_(ids[start : start + 500]),
+                    )
+                )
+                out.extend(LedgerEntry(**row._mapping) for row in rows)
+        return out
+
     def ledger_all(self, erp: str | None = None, entity: str | None = None) -> list[LedgerEntry]:
         query = sa.select(ledger)
         if erp:

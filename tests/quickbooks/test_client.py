@@ -207,13 +207,13 @@ def test_stale_sync_token_is_reread_and_retried_once(qbo: QBOSandbox, state_url:
         {"Id": current["Id"], "SyncToken": current["SyncToken"], "Notes": "edited in QBO"},
         "edit-1",
     )
-    from erp_operators.quickbooks.connector import _Pending
     from erp_operators.quickbooks.payloads import customer_payload
     from erp_operators.receipts import payload_hash
+    from erp_operators.write_steps import Pending
 
     wanted = customer_payload(Customer("org-1", "Stale Co", email="b@stale.test"))
     receipt = conn._reconcile_customer(
-        _Pending(0, "org-1", wanted, payload_hash(wanted)), current, via_ledger=True
+        Pending(0, "org-1", wanted, payload_hash(wanted)), current, via_ledger=True
     )
     assert receipt.status.value == "updated"
     final = conn.client.read("Customer", created.erp_id)

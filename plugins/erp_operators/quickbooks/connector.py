@@ -3,8 +3,12 @@
 * Customers: ledger (external key -> Id, payload hash) first, then ``PrimaryEmailAddr``, then
   ``DisplayName``; new ones are created through both channels (batches of 30 while the 40
   batch requests a minute last, single creates with the rest of the 500 requests a minute).
-  A 6240 (name already used) fetches and links the existing customer; it never makes a second one. A changed customer gets a sparse
-  update with its current ``SyncToken`` (a 5010 re-reads it and tries once more).
+  Two Streak records are never merged: a customer another record holds (ledger or this call)
+  with different data, or one with another e-mail, is not linked by name; the record gets its
+  own customer named ``"Name (<key tail>)"`` (:func:`payloads.distinct_name`), found again by
+  that name or its e-mail on later runs. A 6240 (name already used) looks the name up afresh
+  and applies the same rule. A changed customer gets a sparse update with its current
+  ``SyncToken`` (a 5010 re-reads it and tries once more).
 * Items: ``erp_ref`` from the mapping, then ledger, then ``Sku``, then ``Name``; missing items
   are created (batch) unless ``create_missing`` is False.
 * Invoices: one per box. Before creating, the ledger and then the customer's existing invoices
@@ -16,10 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
 from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
@@ -29,28 +32,24 @@ from erp_operators.quickbooks.client import MAX_RESULTS, QuickBooksClient, quote
 from erp_operators.quickbooks.config import QuickBooksConfig
 from erp_operators.quickbooks.hook import QuickBooksHook
 from erp_operators.quickbooks.index_cache import CachedFinder
-from erp_operators.quickbooks.matching import invoice_by_number, invoices_with_markers
+from erp_operators.quickbooks.matching import Owners, invoice_by_number, invoices_with_markers
 from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus, payload_hash
+from erp_operators.write_steps import Pending, failed, in_order, ledger_hit, prepare, settle_ledger_hits
 from sync_core.canonical import Customer, DocumentKind, Item, Payment, SalesDocument
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")  # a canonical record type (Customer, Item, SalesDocument)
 IMMUTABLE_CUSTOMER_FIELDS = frozenset({"CurrencyRef"})  # QBO refuses to change a customer's currency
+NAME_ROUNDS = 3  # creates of customers that share a DisplayName go one per name per round
 
 
-@dataclass
-class _Pending:
-    """One record on its way to a batch create."""
+def _bid(p: Pending) -> str:
+    """The batch item id of ``p`` (unique within one batch request)."""
+    return f"b{p.index}"[:10]
 
-    index: int
-    key: str
-    payload: dict[str, Any]
-    digest: str
 
-    @property
-    def bid(self) -> str:
-        return f"b{self.index}"[:10]
+def _email_of(payload: Mapping[str, Any]) -> str:
+    return str((payload.get("PrimaryEmailAddr") or {}).get("Address") or "")
 
 
 def _same(wanted: Any, actual: Any) -> bool:
@@ -120,21 +119,13 @@ class QuickBooksConnector(ERPConnector):
     def _ledger(self, entity: str, keys: Sequence[str]) -> dict[str, Any]:
         return self.store.ledger_get_many(self.erp_name, entity, keys)
 
-    @staticmethod
-    def _failed(
-        key: str, entity: str, exc: ERPError | str, digest: str = "", cls: ErrorClass | None = None
-    ) -> Receipt:
-        if isinstance(exc, ERPError):
-            return Receipt.failed(key, entity, exc.error_class, exc.message, digest)
-        return Receipt.failed(key, entity, cls or ErrorClass.VALIDATION, exc, digest)
-
     def _batch_create(
         self,
         entity: str,
         qbo_entity: str,
-        pending: Sequence[_Pending],
-        on_created: Callable[[_Pending, dict[str, Any]], Receipt],
-        on_fault: Callable[[_Pending, ERPError], Receipt],
+        pending: Sequence[Pending],
+        on_created: Callable[[Pending, dict[str, Any]], Receipt],
+        on_fault: Callable[[Pending, ERPError], Receipt],
     ) -> dict[int, Receipt]:
         """Create records through both channels (batches of ``batch_size`` and single creates).
 
@@ -142,7 +133,8 @@ class QuickBooksConnector(ERPConnector):
         request. A refused request fails its own records only; a request that stays down
         (retriable after the client's retries) marks its records and every unsent one retriable,
         and nothing more is sent. A single create refused by QBO goes to ``on_fault`` like a
-        refused batch item.
+        refused batch item; ``on_fault`` runs after every ``on_created``, so it sees all the
+        records this call made. The request id hashes the body actually sent.
         """
         limits = self.hook.config.limits
         client = self.client
@@ -155,15 +147,18 @@ class QuickBooksConnector(ERPConnector):
             use_singles=limits.single_channel,
         )
 
-        def send_batch(chunk: list[_Pending]) -> dict[str, dict[str, Any]]:
-            operations = [{"bId": p.bid, "operation": "create", qbo_entity: p.payload} for p in chunk]
-            return client.batch(operations, [self._rid(entity, p.key, p.digest) for p in chunk])
+        def send_batch(chunk: list[Pending]) -> dict[str, dict[str, Any]]:
+            operations = [{"bId": _bid(p), "operation": "create", qbo_entity: p.payload} for p in chunk]
+            return client.batch(
+                operations, [self._rid(entity, p.key, payload_hash(p.payload)) for p in chunk]
+            )
 
-        def send_single(p: _Pending) -> dict[str, Any]:
-            return client.create(qbo_entity, p.payload, self._rid(entity, p.key, p.digest))
+        def send_single(p: Pending) -> dict[str, Any]:
+            return client.create(qbo_entity, p.payload, self._rid(entity, p.key, payload_hash(p.payload)))
 
         done = dispatcher.run(pending, send_batch, send_single)
         out: dict[int, Receipt] = {}
+        refused: list[tuple[Pending, ERPError]] = []
         for sent in done.sent:
             if isinstance(sent.error, ERPAuthError) or (
                 sent.error is not None and not isinstance(sent.error, ERPError)
@@ -172,15 +167,15 @@ class QuickBooksConnector(ERPConnector):
             if isinstance(sent.error, ERPError):
                 error = sent.error
                 for p in sent.items:
-                    stays_down = isinstance(error, ERPRetriableError) or sent.batch
-                    out[p.index] = (
-                        self._failed(p.key, entity, error, p.digest) if stays_down else on_fault(p, error)
-                    )
+                    if isinstance(error, ERPRetriableError) or sent.batch:  # stays down
+                        out[p.index] = failed(p.key, entity, error, p.digest)
+                    else:
+                        refused.append((p, error))
             elif sent.batch:
                 for p in sent.items:
-                    item = sent.result.get(p.bid)
+                    item = sent.result.get(_bid(p))
                     if item is None:
-                        out[p.index] = self._failed(
+                        out[p.index] = failed(
                             p.key,
                             entity,
                             "QuickBooks batch answer has no item",
@@ -188,7 +183,7 @@ class QuickBooksConnector(ERPConnector):
                             ErrorClass.RETRIABLE,
                         )
                     elif (error := client.item_error(item)) is not None:
-                        out[p.index] = on_fault(p, error)
+                        refused.append((p, error))
                     else:
                         out[p.index] = on_created(p, item[qbo_entity])
             else:
@@ -196,74 +191,10 @@ class QuickBooksConnector(ERPConnector):
         for p in done.leftover:
             stopped = done.stopped_by
             reason = stopped if isinstance(stopped, ERPError) else "QuickBooks Online stopped answering"
-            out[p.index] = self._failed(p.key, entity, reason, p.digest, ErrorClass.RETRIABLE)
+            out[p.index] = failed(p.key, entity, reason, p.digest, ErrorClass.RETRIABLE)
+        for p, error in refused:
+            out[p.index] = on_fault(p, error)
         return out
-
-    def _prepare(
-        self,
-        entity: str,
-        records: Sequence[R],
-        key: Callable[[R], str],
-        build: Callable[[R], dict[str, Any]],
-        known: Callable[[R], Receipt | None] = lambda record: None,
-    ) -> tuple[dict[int, Receipt], dict[str, int], list[_Pending]]:
-        """The common opening of every write: the first record of each key gets a payload.
-
-        Returns the receipts settled already (a ``known`` one, or a failed one for a
-        :class:`~erp_operators.quickbooks.payloads.PayloadError`), the index of each key's first
-        record, and the records still to look up or write.
-        """
-        receipts: dict[int, Receipt] = {}
-        first_of: dict[str, int] = {}
-        todo: list[_Pending] = []
-        for i, record in enumerate(records):
-            k = key(record)
-            if k in first_of:
-                continue
-            first_of[k] = i
-            if (receipt := known(record)) is not None:
-                receipts[i] = receipt
-                continue
-            try:
-                payload = build(record)
-            except payloads.PayloadError as exc:
-                receipts[i] = self._failed(k, entity, str(exc))
-                continue
-            todo.append(_Pending(i, k, payload, payload_hash(payload)))
-        return receipts, first_of, todo
-
-    @staticmethod
-    def _ledger_hit(entity: str, p: _Pending, entry: Any, same_payload: bool = False) -> Receipt | None:
-        """An ``unchanged`` receipt when the ledger already holds a good ERP id for ``p``."""
-        if not entry or not entry.erp_id or entry.status == "failed":
-            return None
-        if same_payload and entry.payload_hash != p.digest:
-            return None
-        return Receipt(
-            p.key,
-            entity,
-            ReceiptStatus.UNCHANGED,
-            entry.erp_id,
-            entry.erp_number or "",
-            payload_hash=p.digest,
-        )
-
-    def _settle_ledger_hits(
-        self,
-        entity: str,
-        todo: Sequence[_Pending],
-        ledger: Mapping[str, Any],
-        receipts: dict[int, Receipt],
-        same_payload: bool = False,
-    ) -> list[_Pending]:
-        """Receipts for the records the ledger settles; the rest (no look-up is made for the others)."""
-        rest = []
-        for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key), same_payload)) is not None:
-                receipts[p.index] = hit
-            else:
-                rest.append(p)
-        return rest
 
     # -- contract -------------------------------------------------------------------------------
     def health_check(self) -> tuple[bool, str]:
@@ -271,63 +202,149 @@ class QuickBooksConnector(ERPConnector):
 
     def upsert_customers(self, customers: Sequence[Customer]) -> list[Receipt]:
         entity = ENTITY_CUSTOMER
-        receipts, first_of, todo = self._prepare(
-            entity, customers, lambda c: c.external_key, payloads.customer_payload
+        receipts, first_of, todo = prepare(
+            entity, customers, lambda c: c.external_key, payloads.customer_payload, payloads.PayloadError
         )
         ledger = self._ledger(entity, [p.key for p in todo])
-        todo = self._settle_ledger_hits(entity, todo, ledger, receipts, same_payload=True)
+        todo = settle_ledger_hits(entity, todo, ledger, receipts, same_payload=True)
         finder = CachedFinder(
             self.client, "Customer", "DisplayName", preload=len(todo) >= self.bulk_lookup_threshold
         )
-        to_create: list[_Pending] = []
+        owners = Owners(self.store, self.erp_name, entity)
+
+        def settle(p: Pending, receipt: Receipt) -> None:
+            receipts[p.index] = receipt
+            if receipt.ok and receipt.erp_id:
+                owners.claim(p.key, receipt.erp_id, p.digest)
+
+        def mine(p: Pending, record: dict[str, Any] | None) -> bool:  # not another record's customer
+            return record is not None and not owners.held_by_another(p.key, p.digest, str(record["Id"]))
+
+        owners.prefetch(entry.erp_id for p in todo if (entry := ledger.get(p.key)) and entry.erp_id)
+        by_name: list[Pending] = []
         for p in todo:
             try:
                 entry = ledger.get(p.key)
-                existing, via_ledger = (
-                    (finder.by_id(entry.erp_id), True) if entry and entry.erp_id else (None, False)
-                )
-                if existing is None:
-                    via_ledger = False
-                    email = (p.payload.get("PrimaryEmailAddr") or {}).get("Address", "")
-                    existing = finder.by_email(email) or finder.by_name(p.payload["DisplayName"])
-                if existing is None:
-                    to_create.append(p)
+                existing = finder.by_id(entry.erp_id) if entry and entry.erp_id else None
+                via_ledger = mine(p, existing)
+                if not via_ledger:
+                    existing = finder.by_email(_email_of(p.payload))
+                if existing is not None and mine(p, existing):
+                    settle(p, self._reconcile_customer(p, existing, via_ledger))
                 else:
-                    receipts[p.index] = self._reconcile_customer(p, existing, via_ledger)
+                    by_name.append(p)
             except ERPAuthError:
                 raise
             except ERPError as exc:
-                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
+        self._place_by_name(by_name, finder, owners, settle)
+        return in_order(customers, receipts, first_of, lambda c: c.external_key)
 
-        def created(p: _Pending, record: dict[str, Any]) -> Receipt:
+    def _place_by_name(
+        self,
+        waiting: list[Pending],
+        finder: CachedFinder,
+        owners: Owners,
+        settle: Callable[[Pending, Receipt], None],
+    ) -> None:
+        """Link each record to the customer with its DisplayName, or create one (see :meth:`_by_name`).
+
+        New customers are created one per DisplayName per round, so a second record with the same
+        name sees the customer the first one made. A create refused with 6240 (the name was taken
+        by a customer the look-up missed) is looked at again, freshly, in the next round.
+        """
+        entity = ENTITY_CUSTOMER
+        originals = {p.index: p for p in waiting}
+        taken: dict[int, ERPError] = {}
+        later: list[Pending] = []
+
+        def created(p: Pending, record: dict[str, Any]) -> Receipt:
             finder.index.add(record)
             return Receipt(p.key, entity, ReceiptStatus.CREATED, str(record["Id"]), payload_hash=p.digest)
 
-        def fault(p: _Pending, error: ERPError) -> Receipt:
+        def fault(p: Pending, error: ERPError) -> Receipt:
             if error.code != "6240":
-                return self._failed(p.key, entity, error, p.digest)
-            try:  # the name is taken: link to that customer instead of making another one
-                existing = finder.by_name(p.payload["DisplayName"], refresh=True)
-                if existing is None:
-                    return self._failed(
-                        p.key,
-                        entity,
-                        f"{error.message}: the name belongs to a vendor, employee or inactive customer",
-                        p.digest,
-                    )
-                return self._reconcile_customer(p, existing, via_ledger=False)
-            except ERPAuthError:
-                raise
-            except ERPError as exc:
-                return self._failed(p.key, entity, exc, p.digest)
+                return failed(p.key, entity, error, p.digest)
+            taken[p.index] = error
+            later.append(originals[p.index])
+            message = f"{error.message}: DisplayName {p.payload['DisplayName']!r} is still contested"
+            return failed(p.key, entity, message, p.digest, ErrorClass.RETRIABLE)
 
-        receipts.update(self._batch_create(entity, "Customer", to_create, created, fault))
-        return self._in_order(customers, receipts, first_of, lambda c: c.external_key)
+        for _ in range(NAME_ROUNDS):
+            creates: list[Pending] = []
+            names: set[str] = set()
+            later = []
+            for p in waiting:
+                try:
+                    outcome = self._by_name(p, finder, owners, taken.pop(p.index, None))
+                except ERPAuthError:
+                    raise
+                except ERPError as exc:
+                    settle(p, failed(p.key, entity, exc, p.digest))
+                    continue
+                if isinstance(outcome, Receipt):
+                    settle(p, outcome)
+                elif (name := str(outcome["DisplayName"]).casefold()) in names:
+                    later.append(p)  # waits for the customer the first one with this name makes
+                else:
+                    names.add(name)
+                    creates.append(Pending(p.index, p.key, outcome, p.digest))
+            for index, receipt in self._batch_create(entity, "Customer", creates, created, fault).items():
+                settle(originals[index], receipt)
+            waiting = later
+            if not waiting:
+                return
+        for p in waiting:
+            if p.index not in taken:
+                message = f"customer {p.key}: DisplayName {p.payload['DisplayName']!r} is still contested"
+                settle(p, failed(p.key, entity, message, p.digest, ErrorClass.RETRIABLE))
 
-    def _reconcile_customer(self, p: _Pending, existing: dict[str, Any], via_ledger: bool) -> Receipt:
+    def _by_name(
+        self, p: Pending, finder: CachedFinder, owners: Owners, taken: ERPError | None
+    ) -> Receipt | dict[str, Any]:
+        """A receipt linking ``p`` to a customer found by DisplayName, or the body to create.
+
+        The customer with ``p``'s name is linked only when :meth:`Owners.may_link` allows it (no
+        other record holds it with different data, no other e-mail on it). Otherwise ``p`` gets a
+        customer of its own named :func:`~erp_operators.quickbooks.payloads.distinct_name`, found
+        again by that name on later runs. ``taken`` is the 6240 a create of ``p`` just got.
+        """
+        entity = ENTITY_CUSTOMER
+        name = p.payload["DisplayName"]
+        email = _email_of(p.payload)
+        refresh = taken is not None
+        existing = finder.by_name(name, refresh=refresh)
+        if existing is None:
+            if taken is not None:
+                message = (
+                    f"customer {p.key}: DisplayName {name!r} belongs to a vendor, employee or inactive "
+                    f"customer ({taken.message})"
+                )
+                return failed(p.key, entity, message, p.digest)
+            return p.payload
+        if owners.may_link(p.key, p.digest, email, existing):
+            return self._reconcile_customer(p, existing, via_ledger=False)
+        alt = payloads.distinct_name(name, p.key)
+        own = finder.by_name(alt, refresh=refresh)
+        if own is None:
+            return {**p.payload, "DisplayName": alt}
+        if owners.may_link(p.key, p.digest, email, own):
+            return self._reconcile_customer(p, own, via_ledger=False)
+        message = f"customer {p.key}: DisplayName {name!r} and {alt!r} both belong to other customers"
+        return failed(p.key, entity, message, p.digest)
+
+    @staticmethod
+    def _wanted(p: Pending, existing: Mapping[str, Any]) -> dict[str, Any]:
+        """``p``'s body, keeping the distinct DisplayName ``p``'s customer was given, if it was."""
+        held = str(existing.get("DisplayName") or "")
+        if held.casefold() == payloads.distinct_name(p.payload["DisplayName"], p.key).casefold():
+            return {**p.payload, "DisplayName": held}
+        return p.payload
+
+    def _reconcile_customer(self, p: Pending, existing: dict[str, Any], via_ledger: bool) -> Receipt:
         """Link to an existing customer, sparse-updating the fields that differ."""
         entity = ENTITY_CUSTOMER
-        changes = differences(p.payload, existing)
+        changes = differences(self._wanted(p, existing), existing)
         quiet = ReceiptStatus.UNCHANGED if via_ledger else ReceiptStatus.MATCHED
         if not changes:
             return Receipt(p.key, entity, quiet, str(existing["Id"]), payload_hash=p.digest)
@@ -339,7 +356,7 @@ class QuickBooksConnector(ERPConnector):
             except ERPError as exc:
                 if exc.code == "5010" and attempt == 1:  # stale SyncToken: re-read, diff again, retry once
                     existing = self.client.read("Customer", str(existing["Id"]))
-                    changes = differences(p.payload, existing)
+                    changes = differences(self._wanted(p, existing), existing)
                     if not changes:
                         return Receipt(p.key, entity, quiet, str(existing["Id"]), payload_hash=p.digest)
                     continue
@@ -355,20 +372,20 @@ class QuickBooksConnector(ERPConnector):
         def mapped(item: Item) -> Receipt | None:  # the mapping already names the ERP item
             return Receipt(item.sku, entity, ReceiptStatus.MATCHED, item.erp_ref) if item.erp_ref else None
 
-        receipts, first_of, todo = self._prepare(
-            entity, items, lambda item: item.sku, payloads.item_payload, known=mapped
+        receipts, first_of, todo = prepare(
+            entity, items, lambda item: item.sku, payloads.item_payload, payloads.PayloadError, known=mapped
         )
         ledger = self._ledger(entity, [p.key for p in todo])
-        todo = self._settle_ledger_hits(entity, todo, ledger, receipts)
+        todo = settle_ledger_hits(entity, todo, ledger, receipts)
         finder = CachedFinder(self.client, "Item", "Name", preload=len(todo) >= self.bulk_lookup_threshold)
-        to_create: list[_Pending] = []
+        to_create: list[Pending] = []
         for p in todo:
             try:
                 existing = finder.by_sku(p.key) or finder.by_name(p.payload["Name"])
             except ERPAuthError:
                 raise
             except ERPError as exc:
-                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
                 continue
             if existing is not None:
                 receipts[p.index] = Receipt(
@@ -377,27 +394,27 @@ class QuickBooksConnector(ERPConnector):
             elif create_missing:
                 to_create.append(p)
             else:
-                receipts[p.index] = self._failed(
+                receipts[p.index] = failed(
                     p.key,
                     entity,
                     f"unknown product: no QuickBooks item with SKU or name {p.payload['Name']!r}",
                     p.digest,
                 )
 
-        def created(p: _Pending, record: dict[str, Any]) -> Receipt:
+        def created(p: Pending, record: dict[str, Any]) -> Receipt:
             return Receipt(p.key, entity, ReceiptStatus.CREATED, str(record["Id"]), payload_hash=p.digest)
 
-        def fault(p: _Pending, error: ERPError) -> Receipt:
+        def fault(p: Pending, error: ERPError) -> Receipt:
             if error.code == "6240":
                 existing = finder.by_name(p.payload["Name"], refresh=True)
                 if existing is not None:
                     return Receipt(
                         p.key, entity, ReceiptStatus.MATCHED, str(existing["Id"]), payload_hash=p.digest
                     )
-            return self._failed(p.key, entity, error, p.digest)
+            return failed(p.key, entity, error, p.digest)
 
         receipts.update(self._batch_create(entity, "Item", to_create, created, fault))
-        return self._in_order(items, receipts, first_of, lambda item: item.sku)
+        return in_order(items, receipts, first_of, lambda item: item.sku)
 
     def create_documents(
         self,
@@ -415,11 +432,13 @@ class QuickBooksConnector(ERPConnector):
             customer_ref = customer_refs.get(doc.customer.external_key, "")
             return payloads.document_payload(doc, customer_ref, item_refs)
 
-        receipts, first_of, todo = self._prepare(entity, docs, lambda d: d.external_key, invoice_payload)
+        receipts, first_of, todo = prepare(
+            entity, docs, lambda d: d.external_key, invoice_payload, payloads.PayloadError
+        )
         ledger = self._ledger(entity, [p.key for p in todo])
-        unseen: list[_Pending] = []
+        unseen: list[Pending] = []
         for p in todo:
-            if (hit := self._ledger_hit(entity, p, ledger.get(p.key))) is not None:
+            if (hit := ledger_hit(entity, p, ledger.get(p.key))) is not None:
                 receipts[p.index] = hit
             else:
                 unseen.append(p)
@@ -430,31 +449,31 @@ class QuickBooksConnector(ERPConnector):
             raise
         except ERPError as exc:  # cannot prove they do not exist yet: do not create blind
             for p in unseen:
-                receipts[p.index] = self._failed(p.key, entity, exc, p.digest)
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
             unseen, existing = [], {}
-        to_create: list[_Pending] = []
+        to_create: list[Pending] = []
         for p in unseen:
             if (found := existing.get(p.key)) is not None:
                 receipts[p.index] = self._doc_receipt(p, found, ReceiptStatus.UNCHANGED)
             else:
                 to_create.append(p)
 
-        def created(p: _Pending, record: dict[str, Any]) -> Receipt:
+        def created(p: Pending, record: dict[str, Any]) -> Receipt:
             return self._doc_receipt(p, record, ReceiptStatus.CREATED)
 
-        def fault(p: _Pending, error: ERPError) -> Receipt:
+        def fault(p: Pending, error: ERPError) -> Receipt:
             number = p.payload.get("DocNumber")
             if error.code == "6210" and number:
                 try:
                     found = invoice_by_number(self.client, number)
                 except ERPError as exc:
-                    return self._failed(p.key, entity, exc, p.digest)
+                    return failed(p.key, entity, exc, p.digest)
                 if found is not None and payloads.marker_in(found.get("PrivateNote")) == p.key:
                     return self._doc_receipt(p, found, ReceiptStatus.UNCHANGED)
-            return self._failed(p.key, entity, error, p.digest)
+            return failed(p.key, entity, error, p.digest)
 
         receipts.update(self._batch_create(entity, "Invoice", to_create, created, fault))
-        return self._in_order(docs, receipts, first_of, lambda d: d.external_key)
+        return in_order(docs, receipts, first_of, lambda d: d.external_key)
 
     def _invoices_with_markers(self, customer_ids: set[str]) -> dict[str, dict[str, Any]]:
         """Existing invoices of these customers that carry a box marker, by box key.
@@ -475,7 +494,7 @@ class QuickBooksConnector(ERPConnector):
         return invoices_with_markers(self.client, customer_ids)
 
     @staticmethod
-    def _doc_receipt(p: _Pending, record: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
+    def _doc_receipt(p: Pending, record: Mapping[str, Any], status: ReceiptStatus) -> Receipt:
         return Receipt(
             p.key,
             ENTITY_DOCUMENT,
@@ -484,16 +503,6 @@ class QuickBooksConnector(ERPConnector):
             str(record.get("DocNumber") or ""),
             payload_hash=p.digest,
         )
-
-    @staticmethod
-    def _in_order(
-        records: Sequence[Any],
-        receipts: Mapping[int, Receipt],
-        first_of: Mapping[str, int],
-        key: Callable[[Any], str],
-    ) -> list[Receipt]:
-        """One receipt per input record, in input order (a repeated key shares the first one's receipt)."""
-        return [receipts[i] if i in receipts else receipts[first_of[key(r)]] for i, r in enumerate(records)]
 
     def read_payments(self, since: datetime) -> list[Payment]:
         moment = since if since.tzinfo else since.replace(tzinfo=UTC)
