@@ -46,8 +46,9 @@ def prepare(
     build: Callable[[R], dict[str, Any]],
     payload_error: type[Exception],
     known: Callable[[R], Receipt | None] = lambda record: None,
+    digest: Callable[[dict[str, Any]], str] = payload_hash,
 ) -> tuple[dict[int, Receipt], dict[str, int], list[Pending]]:
-    """The first record of each key gets a payload.
+    """The first record of each key gets a payload (and its ``digest``, :func:`payload_hash` by default).
 
     Returns the receipts settled already (a ``known`` one, or a failed one when ``build`` raised
     ``payload_error``), the index of each key's first record, and the records still to handle.
@@ -68,7 +69,7 @@ def prepare(
         except payload_error as exc:
             receipts[i] = failed(k, entity, str(exc))
             continue
-        todo.append(Pending(i, k, payload, payload_hash(payload)))
+        todo.append(Pending(i, k, payload, digest(payload)))
     return receipts, first_of, todo
 
 

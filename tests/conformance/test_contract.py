@@ -149,9 +149,7 @@ def test_duplicate_names_in_one_call_make_one_customer(erp: Harness) -> None:
     assert [c for c in erp.snapshot().customers if c[0] == "Dana's Deli"] == [("Dana's Deli", "")]
 
 
-def test_namesakes_with_different_emails_are_not_merged(erp: Harness, request: pytest.FixtureRequest) -> None:
-    if erp.name == "netsuite":  # known gap: its name match links a namesake to the first one's customer
-        request.applymarker(pytest.mark.xfail(strict=True, reason="NetSuite merges same-name customers"))
+def test_namesakes_with_different_emails_are_not_merged(erp: Harness) -> None:
     namesakes = [
         Customer("ct-101", "Jordan Smith", email="jordan@alpha.test", source="contact"),
         Customer("ct-202", "Jordan Smith", email="jordan@beta.test", source="contact"),

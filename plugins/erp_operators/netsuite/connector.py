@@ -5,6 +5,11 @@
   writing: the ledger (same payload hash -> ``unchanged``), then SuiteQL by ``externalid``, then by
   e-mail / name (a record a human made is linked, ``matched``, and only its differing fields are
   patched). More than ``bulk_threshold`` new records go through the async batch (<= 100 per job).
+* Two Streak records are never merged into one customer (:mod:`erp_operators.matching_rules`): a
+  customer another record holds with different data (ledger, this call, or its ``externalId``),
+  or one with another e-mail, is not linked by name; the record gets its own customer with the
+  unique ``entityId`` ``"Name (<key tail>)"`` (its ``companyName`` stays the name). Customers
+  that share an ``entityId`` are created one per name per round, so the second sees the first.
 * Sales documents: one per box, ``externalId`` = box key. The ledger, then SuiteQL by
   ``externalid`` are searched before a ``POST``; a ``DUP_RCRD`` answer (an earlier attempt did
   land) is resolved by looking the order up. When ``erp_defaults.invoice_from_order`` is set, each
@@ -23,11 +28,12 @@ from typing import Any, ClassVar
 
 from erp_operators.contract import ENTITY_CUSTOMER, ENTITY_DOCUMENT, ENTITY_ITEM, ERPConnector
 from erp_operators.errors import ERPAuthError, ERPError, ERPRetriableError
+from erp_operators.matching_rules import Owners, emails_clash
 from erp_operators.netsuite import payloads, reads
 from erp_operators.netsuite.client import BATCH_MAX, NetSuiteClient
 from erp_operators.netsuite.hook import NetSuiteConfig, NetSuiteHook
 from erp_operators.netsuite.payloads import NetSuiteSettings
-from erp_operators.receipts import Receipt, ReceiptStatus
+from erp_operators.receipts import ErrorClass, Receipt, ReceiptStatus
 from erp_operators.write_steps import Pending, failed, in_order, prepare, settle_ledger_hits
 from sync_core.canonical import Customer, Item, Payment, SalesDocument
 
@@ -39,11 +45,17 @@ TRANSACTION_COLUMNS = "id, externalid, tranid, type"
 # Fields of a customer a human made that the sync never changes when it links to it.
 FOREIGN_IMMUTABLE = frozenset({"externalId", "subsidiary", "currency", "isPerson"})
 TABLES = {"customer": "customer", "salesOrder": "transaction", "invoice": "transaction"}  # else item
+NOT_COMPARED = FOREIGN_IMMUTABLE | {"entityId"}  # not data: what tells two records' customers apart
+NAME_ROUNDS = 3  # creates of customers that share an entityId go one per name per round
 ITEM_TYPES_BY_CODE = {
     "InvtPart": "inventoryItem",
     "NonInvtPart": "nonInventorySaleItem",
     "Service": "serviceSaleItem",
 }
+
+
+def _email_of(body_or_row: Mapping[str, Any]) -> str:
+    return str(body_or_row.get("email") or "").strip().lower()
 
 
 def _same(wanted: Any, actual: Any) -> bool:
@@ -255,6 +267,7 @@ class NetSuiteConnector(ERPConnector):
             lambda c: c.external_key,
             lambda c: payloads.customer_payload(c, self.settings),
             payloads.PayloadError,
+            digest=payloads.customer_digest,
         )
         for p in todo:
             p.rtype = "customer"
@@ -275,79 +288,218 @@ class NetSuiteConnector(ERPConnector):
     def _settle_customers(
         self, remaining: list[Pending], ledger: Mapping[str, Any], receipts: dict[int, Receipt]
     ) -> None:
+        """Refresh our own customers (by external id), link by ledger or e-mail, then place by name.
+
+        A customer found by ledger, e-mail or name is linked only when that merges no two Streak
+        records (:meth:`_mine`, :meth:`_may_link`); the rest go to :meth:`_place_by_name`.
+        """
         entity = ENTITY_CUSTOMER
         if not remaining:
             return
+        owners = Owners(self.store, self.erp_name, entity)
+
+        def settle(p: Pending, receipt: Receipt) -> None:
+            receipts[p.index] = receipt
+            if receipt.ok and receipt.erp_id:
+                owners.claim(p.key, receipt.erp_id, p.digest)
+
         ours = {
             str(r["externalid"]): r for r in self._customer_rows("externalid", [p.key for p in remaining])
         }
-        linked_ids = [
-            ledger[p.key].erp_id
-            for p in remaining
-            if p.key not in ours and ledger.get(p.key) and ledger[p.key].erp_id
-        ]
+        others = [p for p in remaining if p.key not in ours]
+        linked_ids = [e.erp_id for p in others if (e := ledger.get(p.key)) and e.erp_id]
         by_id = {str(r["id"]): r for r in self._customer_rows("id", linked_ids)} if linked_ids else {}
-        unmatched = [
-            p
-            for p in remaining
-            if p.key not in ours and not (ledger.get(p.key) and ledger[p.key].erp_id in by_id)
-        ]
-        emails = [str(p.payload.get("email", "")) for p in unmatched if p.payload.get("email")]
-        names = [str(p.payload["entityId"]) for p in unmatched]
-        by_email: dict[str, dict[str, Any]] = {}
-        by_name: dict[str, dict[str, Any]] = {}
-        if emails:
-            for row in self._customer_rows("email", emails, lower=True):
-                by_email.setdefault(str(row.get("email") or "").lower(), row)
-        if names:
-            for column in ("entityid", "companyname"):
-                for row in self._customer_rows(column, names, lower=True):
-                    by_name.setdefault(str(row.get(column) or "").lower(), row)
-        to_create: list[Pending] = []
+        owners.prefetch([*linked_ids, *(str(r["id"]) for r in ours.values())])
+        emails = [_email_of(p.payload) for p in others if _email_of(p.payload)]
+        by_email: dict[str, list[dict[str, Any]]] = {}
+        for row in self._customer_rows("email", emails, lower=True) if emails else []:
+            by_email.setdefault(_email_of(row), []).append(row)
         for p in remaining:
-            try:
-                if (row := ours.get(p.key)) is not None:
-                    receipts[p.index] = self._refresh_ours(p, row)
-                    continue
-                entry = ledger.get(p.key)
-                row = (
-                    (by_id.get(entry.erp_id) if entry and entry.erp_id else None)
-                    or by_email.get(str(p.payload.get("email", "")).lower())
-                    or by_name.get(str(p.payload["entityId"]).lower())
+            if (row := ours.get(p.key)) is not None:
+                try:
+                    settle(p, self._refresh_ours(p, row))
+                except ERPAuthError:
+                    raise
+                except ERPError as exc:
+                    receipts[p.index] = failed(p.key, entity, exc, p.digest)
+        by_name: list[Pending] = []
+        for p in others:
+            entry = ledger.get(p.key)
+            row = by_id.get(entry.erp_id) if entry and entry.erp_id else None
+            via_ledger = row is not None and self._mine(p, row, owners)
+            if not via_ledger:
+                row = next(
+                    (r for r in by_email.get(_email_of(p.payload), []) if self._mine(p, r, owners)), None
                 )
-                if row is not None:
-                    receipts[p.index] = self._link_foreign(
-                        p, row, via_ledger=bool(entry and entry.erp_id == str(row["id"]))
-                    )
-                else:
-                    to_create.append(p)
+            if row is None:
+                by_name.append(p)
+                continue
+            try:
+                settle(p, self._link_foreign(p, row, via_ledger))
             except ERPAuthError:
                 raise
             except ERPError as exc:
                 receipts[p.index] = failed(p.key, entity, exc, p.digest)
+        self._place_by_name(by_name, owners, settle)
 
-        def taken(p: Pending, error: ERPError) -> Receipt | None:
-            if error.code != "DUP_ENTITY":  # the name is taken: link to that customer, never a second one
-                return None
-            rows = self._customer_rows("entityid", [p.payload["entityId"]], lower=True)
-            return self._link_foreign(p, rows[0], via_ledger=False) if rows else None
+    def _mine(self, p: Pending, row: Mapping[str, Any], owners: Owners) -> bool:
+        """True when linking ``row`` to ``p`` takes over no other Streak record's customer.
 
-        self._create_once_per_name(entity, to_create, "entityId", receipts, taken)
+        Another record holds it with different data when the ledger or this call says so, or when
+        the row carries another record's external id and data unlike ``p``'s.
+        """
+        other = str(row.get("externalid") or "")
+        if other and other != p.key and self._changes(p, row, NOT_COMPARED):
+            return False
+        return not owners.held_by_another(p.key, p.digest, str(row["id"]))
+
+    def _may_link(self, p: Pending, row: Mapping[str, Any], owners: Owners) -> bool:
+        """:meth:`_mine`, and the row's e-mail is empty or ``p``'s (for a customer found by name)."""
+        return not emails_clash(_email_of(p.payload), _email_of(row)) and self._mine(p, row, owners)
+
+    def _name_index(self, names: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Customers whose ``entityid`` (first) or ``companyname`` is one of ``names``, by lower-case name."""
+        index: dict[str, list[dict[str, Any]]] = {}
+        for column in ("entityid", "companyname"):
+            for row in self._customer_rows(column, names, lower=True):
+                bucket = index.setdefault(str(row.get(column) or "").lower(), [])
+                if all(str(r["id"]) != str(row["id"]) for r in bucket):
+                    bucket.append(row)
+        return index
+
+    def _place_by_name(
+        self, waiting: list[Pending], owners: Owners, settle: Callable[[Pending, Receipt], None]
+    ) -> None:
+        """Link each record to the customer with its name, or create one (see :meth:`_by_name`).
+
+        New customers are created one per ``entityId`` per round, and every round looks the names
+        up afresh, so a second record with the same name sees the customer the first one made. A
+        create refused with ``DUP_ENTITY`` (a customer the look-up missed) is looked at again.
+        """
+        entity = ENTITY_CUSTOMER
+        tried: dict[int, tuple[str, ERPError]] = {}  # index -> (entityId refused, the refusal)
+        for _ in range(NAME_ROUNDS):
+            if not waiting:
+                return
+            names = [
+                n
+                for p in waiting
+                for n in (p.payload["entityId"], payloads.distinct_entity_id(p.payload["entityId"], p.key))
+            ]
+            try:
+                index = self._name_index(names)
+            except ERPAuthError:
+                raise
+            except ERPError as exc:  # cannot prove the names are free: do not create blind
+                for p in waiting:
+                    settle(p, failed(p.key, entity, exc, p.digest))
+                return
+            creates: list[Pending] = []
+            seen: set[str] = set()
+            later: list[Pending] = []
+            for p in waiting:
+                try:
+                    outcome = self._by_name(p, index, owners, tried.pop(p.index, None))
+                except ERPAuthError:
+                    raise
+                except ERPError as exc:
+                    settle(p, failed(p.key, entity, exc, p.digest))
+                    continue
+                if isinstance(outcome, Receipt):
+                    settle(p, outcome)
+                elif (name := str(outcome["entityId"]).lower()) in seen:
+                    later.append(p)  # waits for the customer the first one with this name makes
+                else:
+                    seen.add(name)
+                    creates.append(Pending(p.index, p.key, outcome, p.digest, p.rtype))
+            written = self._write_new(entity, creates, lambda c: f"{entity} {c.key}")
+            originals = {p.index: p for p in waiting}
+            for c in creates:
+                record_id, error = written[c.index]
+                if error is None:
+                    settle(c, Receipt(c.key, entity, ReceiptStatus.CREATED, record_id, payload_hash=c.digest))
+                elif error.code == "DUP_ENTITY":
+                    tried[c.index] = (str(c.payload["entityId"]), error)
+                    later.append(originals[c.index])
+                else:
+                    settle(c, failed(c.key, entity, error, c.digest))
+            waiting = later
+        for p in waiting:
+            message = f"customer {p.key}: entityId {p.payload['entityId']!r} is still contested"
+            settle(p, failed(p.key, entity, message, p.digest, ErrorClass.RETRIABLE))
+
+    def _by_name(
+        self,
+        p: Pending,
+        index: Mapping[str, list[dict[str, Any]]],
+        owners: Owners,
+        tried: tuple[str, ERPError] | None,
+    ) -> Receipt | dict[str, Any]:
+        """A receipt linking ``p`` to a customer found by name, or the body to create.
+
+        A customer with ``p``'s name is linked only when :meth:`_may_link` allows it. Otherwise
+        ``p`` gets a customer of its own: with its plain ``entityId`` when no customer has that
+        id, else with :func:`~erp_operators.netsuite.payloads.distinct_entity_id`. ``tried`` is
+        the ``entityId`` a create of ``p`` just had refused as taken, and the refusal.
+        """
+        entity = ENTITY_CUSTOMER
+        name = str(p.payload["entityId"])
+        alt = payloads.distinct_entity_id(name, p.key)
+        for candidate in (name, alt):
+            rows = index.get(candidate.lower(), [])
+            if (row := next((r for r in rows if self._may_link(p, r, owners)), None)) is not None:
+                return self._link_foreign(p, row, via_ledger=False)
+            if not any(str(r.get("entityid") or "").lower() == candidate.lower() for r in rows):
+                if tried is not None and tried[0].lower() == candidate.lower():
+                    message = (
+                        f"customer {p.key}: entityId {candidate!r} belongs to a record the look-up "
+                        f"cannot see ({tried[1].message})"
+                    )
+                    return failed(p.key, entity, message, p.digest)
+                return {**p.payload, "entityId": candidate}
+        message = f"customer {p.key}: entityId {name!r} and {alt!r} both belong to other customers"
+        return failed(p.key, entity, message, p.digest)
+
+    @staticmethod
+    def _wanted(p: Pending, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``p``'s customer body, keeping the distinct ``entityId`` its customer was given, if it was."""
+        held = str(row.get("entityid") or "")
+        if (
+            p.rtype == "customer"
+            and held.lower() == payloads.distinct_entity_id(p.payload["entityId"], p.key).lower()
+        ):
+            return {**p.payload, "entityId": held}
+        return p.payload
+
+    def _changes(self, p: Pending, row: Mapping[str, Any], skip: frozenset[str]) -> dict[str, Any]:
+        """Fields of ``p``'s customer body that differ from ``row`` (a person has no company name)."""
+        changes = differences(self._wanted(p, row), row, skip)
+        if row.get("isperson") == "T":
+            changes.pop("companyName", None)
+        return changes
 
     def _refresh_ours(self, p: Pending, row: Mapping[str, Any]) -> Receipt:
-        """A customer/item we wrote before (found by external id): upsert again only if it changed."""
+        """A customer/item we wrote before (found by external id): upsert again only if it changed.
+
+        A customer whose new name another customer holds keeps a distinct ``entityId``.
+        """
         entity = ENTITY_CUSTOMER if p.rtype == "customer" else ENTITY_ITEM
-        if not differences(p.payload, row):
+        body = self._wanted(p, row)
+        if not differences(body, row):
             return Receipt(p.key, entity, ReceiptStatus.UNCHANGED, str(row["id"]), payload_hash=p.digest)
-        record_id = self.client.upsert(p.rtype, p.key, p.payload, f"{entity} {p.key}")
+        try:
+            record_id = self.client.upsert(p.rtype, p.key, body, f"{entity} {p.key}")
+        except ERPError as exc:
+            if exc.code != "DUP_ENTITY" or entity != ENTITY_CUSTOMER:
+                raise
+            body = {**body, "entityId": payloads.distinct_entity_id(p.payload["entityId"], p.key)}
+            record_id = self.client.upsert(p.rtype, p.key, body, f"{entity} {p.key}")
         return Receipt(p.key, entity, ReceiptStatus.UPDATED, record_id, payload_hash=p.digest)
 
     def _link_foreign(self, p: Pending, row: Mapping[str, Any], via_ledger: bool) -> Receipt:
-        """Link to a customer found by e-mail or name; patch the fields that differ (never its keys)."""
+        """Link to a customer found by ledger, e-mail or name; patch the fields that differ (never its keys)."""
         entity = ENTITY_CUSTOMER
-        changes = differences(p.payload, row, FOREIGN_IMMUTABLE)
-        if row.get("isperson") == "T":
-            changes.pop("companyName", None)
+        changes = self._changes(p, row, FOREIGN_IMMUTABLE)
         if not changes:
             status = ReceiptStatus.UNCHANGED if via_ledger else ReceiptStatus.MATCHED
             return Receipt(p.key, entity, status, str(row["id"]), payload_hash=p.digest)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from erp_operators import matching_rules
+from erp_operators.receipts import payload_hash
 from sync_core.canonical import Address, Customer, DocumentKind, Item, ItemType, SalesDocument
 
 ENTITY_ID_MAX = 83
@@ -155,6 +157,16 @@ def customer_payload(c: Customer, settings: NetSuiteSettings) -> dict[str, Any]:
     if addresses:
         body["addressBook"] = {"items": addresses}
     return body
+
+
+def distinct_entity_id(name: str, external_key: str) -> str:
+    """``"Name (<key tail>)"``: the ``entityId`` (unique in NetSuite) of a second customer called ``name``."""
+    return matching_rules.distinct_name(name, external_key, ENTITY_ID_MAX, clean)
+
+
+def customer_digest(body: Mapping[str, Any]) -> str:
+    """The hash of a customer body's data, without its ``externalId`` (equal data hashes alike)."""
+    return payload_hash({key: value for key, value in body.items() if key != "externalId"})
 
 
 def item_record_type(i: Item) -> str:

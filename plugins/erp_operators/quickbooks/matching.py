@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from erp_operators import matching_rules
 from erp_operators.errors import ERPValidationError
 from erp_operators.quickbooks.client import QuickBooksClient, quote
 from erp_operators.quickbooks.payloads import marker_in
@@ -115,58 +116,12 @@ class Finder:
         return self._query_one("Sku", sku)
 
 
-class Owners:
-    """Which source records hold each QBO customer: the ledger's rows, then this call's receipts.
-
-    A customer found by name may be linked to a record only when it would not take over another
-    record's customer: no other record holding it with different data, and no other e-mail on it.
-    """
-
-    def __init__(self, store: Any, erp: str, entity: str) -> None:
-        self.store = store
-        self.erp = erp
-        self.entity = entity
-        self._ledger: dict[str, dict[str, str]] = {}  # erp id -> {source key: payload hash}
-        self._claims: dict[str, dict[str, str]] = {}  # the same, from this call's receipts
-        self._claimed: dict[str, str] = {}  # source key -> erp id it holds after this call
-
-    def claim(self, key: str, erp_id: str, digest: str) -> None:
-        """``key`` holds ``erp_id`` now (with the payload hashed as ``digest``)."""
-        old = self._claimed.get(key)
-        if old is not None and old != erp_id:
-            self._claims.get(old, {}).pop(key, None)
-        self._claimed[key] = erp_id
-        self._claims.setdefault(erp_id, {})[key] = digest
-
-    def prefetch(self, erp_ids: Iterable[str]) -> None:
-        """Read the ledger rows of many ERP ids at once (one query per 500)."""
-        wanted = [i for i in dict.fromkeys(erp_ids) if i not in self._ledger]
-        if not wanted:
-            return
-        for erp_id in wanted:
-            self._ledger[erp_id] = {}
-        for row in self.store.ledger_holding(self.erp, self.entity, wanted):
-            self._ledger[str(row.erp_id)][row.source_key] = row.payload_hash or ""
-
-    def of(self, erp_id: str) -> dict[str, str]:
-        """The source keys holding ``erp_id`` and their payload hashes."""
-        if erp_id not in self._ledger:
-            rows = self.store.ledger_holding(self.erp, self.entity, [erp_id])
-            self._ledger[erp_id] = {row.source_key: row.payload_hash or "" for row in rows}
-        held = {k: d for k, d in self._ledger[erp_id].items() if self._claimed.get(k, erp_id) == erp_id}
-        held.update(self._claims.get(erp_id, {}))
-        return held
-
-    def held_by_another(self, key: str, digest: str, erp_id: str) -> bool:
-        """True when a record other than ``key`` holds ``erp_id`` with different data."""
-        return any(d != digest for k, d in self.of(erp_id).items() if k != key)
+class Owners(matching_rules.Owners):
+    """:class:`erp_operators.matching_rules.Owners` for QBO customer records (see its rules)."""
 
     def may_link(self, key: str, digest: str, email: str, record: Mapping[str, Any]) -> bool:
         """True when ``record`` (found by name) can become ``key``'s customer without a merge."""
-        ours, theirs = email.strip().casefold(), _email(record)
-        if ours and theirs and ours != theirs:
-            return False
-        return not self.held_by_another(key, digest, str(record["Id"]))
+        return self.may_take(key, digest, email, _email(record), str(record["Id"]))
 
 
 def invoices_with_markers(client: QuickBooksClient, customer_ids: Iterable[str]) -> dict[str, dict[str, Any]]:

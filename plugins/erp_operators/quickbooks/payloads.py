@@ -10,13 +10,13 @@ can find an invoice it created before even if the ledger row was lost.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from erp_operators import matching_rules
 from sync_core.canonical import Address, Customer, Item, ItemType, SalesDocument
 
 DISPLAY_NAME_MAX = 100
@@ -46,13 +46,9 @@ def clean_name(value: str, limit: int = DISPLAY_NAME_MAX) -> str:
 def distinct_name(name: str, external_key: str, limit: int = DISPLAY_NAME_MAX) -> str:
     """``"Name (<key tail>)"``: the DisplayName for a second, different customer with ``name``.
 
-    The tail is the last 8 letters/digits of the Streak key (a short hash when it has none), so
-    the same record gets the same name on every run; the name part is cut to fit ``limit``.
+    See :func:`erp_operators.matching_rules.distinct_name` (the same name on every run).
     """
-    tag = re.sub(r"[^0-9A-Za-z]", "", external_key)[-8:]
-    tag = tag or hashlib.sha256(external_key.encode()).hexdigest()[:8]
-    suffix = f" ({tag})"
-    return f"{clean_name(name, limit - len(suffix))}{suffix}"
+    return matching_rules.distinct_name(name, external_key, limit, clean_name)
 
 
 def _money(value: Decimal | int | float) -> float:
