@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from sync_core.state import StateStore
 
 log = logging.getLogger("streak_erp_sync.alerts")
-WEBHOOK_ENV = "STREAK_ERP_ALERT_WEBHOOK"  # kept for callers; parsed by sync_core.config
 MAX_LISTED = 20  # records listed in the alert text (the webhook JSON carries up to MAX_RECORDS)
 MAX_RECORDS = 200
 TITLES = {
@@ -260,7 +259,7 @@ def _records_of(exc: BaseException | None, ti: Any) -> tuple[AlertRecord, ...]:
     )
 
 
-def _erp_reauthorize_steps(error: BaseException | None) -> str:
+def _erp_reauthorize_steps(error: BaseException | None, dag_id: str = "") -> str:
     """What the operator does when the ERP refused the stored credential (NetSuite or QuickBooks)."""
     if "NetSuite" in str(error):
         fix = (
@@ -274,10 +273,13 @@ def _erp_reauthorize_steps(error: BaseException | None) -> str:
             "copy the new refresh token), put the new refresh token in the ERP connection's extra "
             "`refresh_token` (e.g. quickbooks_default)"
         )
+    if dag_id == "streak_deals_to_erp":  # its release_claims teardown gave the run's deals back
+        then = "let the next scheduled run take the deals (the failed run gave its claims back)"
+    else:
+        then = "let the next scheduled run sync the records (unchanged ones are skipped)"
     return (
-        f"{fix}, then clear the failed task, or let the next scheduled run take the deals (the failed "
-        "run gave its claims back). The task was not retried: retrying cannot help until a human "
-        "re-authorizes. Writes are idempotent."
+        f"{fix}, then clear the failed task, or {then}. The task was not retried: retrying cannot "
+        "help until a human re-authorizes. Writes are idempotent."
     )
 
 
@@ -294,7 +296,7 @@ def failure_alert(context: dict[str, Any]) -> Alert:
     problem = _auth_problem(error)
     if problem == "erp":
         kind, summary = "reauthorize", f"the ERP refused the stored credential: {error}"
-        what_to_do = _erp_reauthorize_steps(error)
+        what_to_do = _erp_reauthorize_steps(error, dag_id)
     elif problem == "streak":
         kind, summary = "reauthorize", f"Streak refused the API key: {error}"
         what_to_do = (
@@ -432,7 +434,9 @@ def check_quarantine_growth(
             "Each record was held back with its reason (the record, the field and the value). Fix it at the "
             "source: the Streak box field named in the reason, or the missing product/customer in the "
             "catalogue or the ERP. Then replay the fixed records (they sync and leave quarantine; the "
-            "others stay with their new reason). Many records with the same reason usually mean a mapping "
+            "others stay with their new reason): deals with replay_quarantine on streak_deals_to_erp, "
+            "customers and items with replay_quarantine on streak_master_data_sync (its scheduled run "
+            "also retries them). Many records with the same reason usually mean a mapping "
             "problem: check include/mappings/ before fixing records one by one."
         ),
         records=records,

@@ -481,6 +481,8 @@ class StreakSandbox(SandboxApp):
             if kind_of is list:
                 if not isinstance(value, list) or not all(isinstance(v, str | dict) for v in value):
                     raise ApiError(400, f"{name} must be an array")
+                if name == "emailAddresses" and not all(isinstance(v, str) for v in value):
+                    raise ApiError(400, f"{name} must be an array of strings")
             elif kind_of is int:
                 if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                     raise ApiError(400, f"{name} must be a number")

@@ -307,6 +307,9 @@ def test_contacts_and_organizations_are_created_and_updated_boxes_deleted(client
         f"/v2/teams/{TEAM_KEY}/contacts?getIfExisting=true", {"emailAddresses": ["N@x.example"]}
     )
     assert client.ok(again)["key"] == made["key"]
+    bad_emails = {"emailAddresses": [{"address": "n@x.example"}]}  # Streak takes strings only
+    for path in (f"/v2/teams/{TEAM_KEY}/contacts?getIfExisting=true", f"/v2/contacts/{made['key']}"):
+        assert_streak_error(client.post(path, bad_emails), 400, "emailAddresses must be an array of strings")
     listed = client.ok(client.get(f"/v2/teams/{TEAM_KEY}/contacts", limit=1, offset=len(contacts)))
     assert listed["results"] == [made]
 

@@ -189,10 +189,22 @@ def test_revoked_erp_token_is_a_reauthorize_alert(channels, smtp: SmtpCapture, w
     [alert] = webhook.received
     assert alert["kind"] == "reauthorize"
     assert "refresh token" in alert["what_to_do"] and "not retried" in alert["what_to_do"]
+    assert "gave its claims back" in alert["what_to_do"]
     assert "invalid_grant" in alert["summary"]
     assert smtp.messages[0]["Subject"].startswith(
         "[streak-erp-sync] Re-authorize needed: streak_deals_to_erp"
     )
+
+
+def test_reauthorize_alert_of_the_master_data_dag_does_not_speak_of_claims(channels, webhook) -> None:
+    from erp_operators.errors import ERPAuthError
+
+    ti = _TI()
+    ti.dag_id, ti.task_id = "streak_master_data_sync", "sync_chunk"
+    notify_failure({"ti": ti, "exception": ERPAuthError("QuickBooks Online refused the refresh token")})
+    [alert] = webhook.received
+    assert alert["kind"] == "reauthorize"
+    assert "claims" not in alert["what_to_do"] and "next scheduled run sync" in alert["what_to_do"]
 
 
 def test_rejected_streak_key_is_a_reauthorize_alert(channels, webhook: WebhookCapture) -> None:
@@ -302,6 +314,8 @@ def test_quarantine_growth_past_threshold_names_the_records(
     assert sent["records"][0]["reason"] == "box agxzbx000011: Quantity 'ten' is not a number"
     assert sent["replay_conf"] == {"replay_quarantine": True}
     assert "Fix it at the source" in sent["what_to_do"]
+    # the replay conf only replays this DAG's entity: the text says where customers/items replay
+    assert "replay_quarantine on streak_master_data_sync" in sent["what_to_do"]
     assert "agxzbx000012: Quantity 'ten' is not a number" in smtp.bodies()[0]
 
 

@@ -111,7 +111,8 @@ def record(
     """Ledger rows for the receipts; a customer or item that synced leaves quarantine.
 
     ``skip_unchanged``: a receipt that wrote nothing and whose ledger row already holds the same
-    ERP id and payload hash is not rewritten (a bulk load of unchanged records touches no row).
+    ERP id and payload hash is not rewritten (a bulk load of unchanged records touches no row),
+    unless that row records a failed attempt (whose write reached the ERP after all).
     """
     from erp_operators.receipts import ReceiptStatus
 
@@ -125,6 +126,7 @@ def record(
             if (row := known.get(r.external_key)) is not None
             and row.payload_hash == r.payload_hash
             and row.erp_id == r.erp_id
+            and row.status != "failed"
         }
     state.ledger_record(erp, entity, [r.ledger_row() for r in receipts if r.external_key not in same])
     if entity in (ENTITY_CUSTOMER, ENTITY_ITEM):

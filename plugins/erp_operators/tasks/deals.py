@@ -279,8 +279,12 @@ def resolve_items(mapped: dict[str, Any]) -> list[dict[str, Any]]:
 def create_documents(
     mapped: dict[str, Any], customer_receipts: list[dict[str, Any]], item_receipts: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Create one invoice / sales order per valid deal; ERP-side refusals are quarantined."""
-    from erp_operators.receipts import ErrorClass, receipts_from_json, receipts_to_json
+    """Create one invoice / sales order per valid deal; ERP-side refusals are quarantined.
+
+    A deal whose customer the ERP refused gets a failed (validation) receipt too, so that
+    :func:`finish` closes its stage event as quarantined instead of leaving it claimed.
+    """
+    from erp_operators.receipts import ErrorClass, Receipt, receipts_from_json, receipts_to_json
     from sync_core.canonical import document_from_json
     from sync_core.mapping.results import RecordFailure
     from sync_core.quarantine import quarantine_failures
@@ -298,21 +302,25 @@ def create_documents(
                 mapped["erp"],
             )
         return []
-    customer_refs = {r.external_key: r.erp_id for r in receipts_from_json(customer_receipts) if r.ok}
+    customers = receipts_from_json(customer_receipts)
+    customer_refs = {r.external_key: r.erp_id for r in customers if r.ok}
+    customer_errors = {r.external_key: f": {r.message}" for r in customers if not r.ok and r.message}
     item_refs = {r.external_key: r.erp_id for r in receipts_from_json(item_receipts) if r.ok}
     ready = [d for d in docs if d.customer.external_key in customer_refs]
     store = _store()
-    failures = [
+    no_customer = [
         RecordFailure(
             d.external_key,
             "deal",
             "customer",
-            f"box {d.external_key}: customer {d.customer.display_name!r} could not be written to the ERP",
+            f"box {d.external_key}: customer {d.customer.external_key} ({d.customer.display_name!r}) "
+            f"could not be written to the ERP{customer_errors.get(d.customer.external_key, '')}",
             {"customer": d.customer.external_key},
         )
         for d in docs
         if d.customer.external_key not in customer_refs
     ]
+    failures = list(no_customer)
     receipts = (
         _call_erp(mapped["erp"], store, "create_documents", ready, customer_refs, item_refs) if ready else []
     )
@@ -326,7 +334,12 @@ def create_documents(
     quarantine_failures(store, mapped["erp"], failures)
     _record(store, mapped["erp"], ENTITY_DOCUMENT, receipts)
     _raise_on_unwritten("create documents", receipts)
-    return receipts_to_json(receipts)
+    # a failed receipt for each deal left without a customer (not put in the ledger: no document was
+    # attempted), so that finish() closes it as quarantined instead of leaving its claim open
+    refused = [
+        Receipt.failed(f.source_key, ENTITY_DOCUMENT, ErrorClass.VALIDATION, f.reason) for f in no_customer
+    ]
+    return receipts_to_json([*receipts, *refused])
 
 
 # -- write back + finish -----------------------------------------------------------------------

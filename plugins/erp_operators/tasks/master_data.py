@@ -173,7 +173,10 @@ def _scan_chunks(
 
     One pass, one page in memory; per record only one byte (customer or not) is kept until the
     list ends, then the ranges are cut. Consecutive ranges tile the list and the last one reads to
-    the end, so a record added while the run goes on is not missed.
+    the end, so a record appended while the run goes on is not missed. A record deleted (or
+    inserted) before the end of the list between two chunks' reads shifts the later ranges by one:
+    a record can then be read twice (harmless) or skipped by this run (the next full run takes it;
+    ``sync_chunk`` logs "list changed since the plan").
     """
     chunks: list[dict[str, Any]] = []
     for team in hook.get_teams():
