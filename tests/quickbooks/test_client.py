@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from erp_operators.errors import ERPThrottledError, ERPValidationError
+from erp_operators.quickbooks import index_cache
 from erp_operators.quickbooks.auth import stored_refresh_token
 from erp_operators.quickbooks.client import QuickBooksClient, quote
 from erp_operators.quickbooks.connector import QuickBooksConnector
 from erp_operators.quickbooks.hook import QuickBooksHook
 from erp_operators.receipts import ErrorClass
-from sync_core.canonical import Customer
+from sync_core.canonical import Customer, Item
 from sync_core.state import StateStore
 from tests.quickbooks.qbo_admin import REALM, QBOSandbox
 
@@ -96,6 +97,24 @@ def test_a_batch_that_stays_down_marks_the_rest_retriable(qbo: QBOSandbox, state
     assert {r.error_class for r in receipts[2:]} == {ErrorClass.RETRIABLE}
     assert qbo.state()["counters"]["batch_requests"] == 1  # the third chunk was never sent
     assert sorted(c["DisplayName"] for c in qbo.objects("Customer")) == ["Outage 0", "Outage 1"]
+
+
+def test_a_bulk_lookup_that_stays_down_gives_retriable_receipts(qbo: QBOSandbox, state_url: str) -> None:
+    index_cache.clear()
+    conn = QuickBooksConnector(
+        config=qbo.config(max_attempts=2), store=StateStore.from_url(state_url), bulk_lookup_threshold=3
+    )
+    before = {entity: len(qbo.objects(entity)) for entity in ("Customer", "Item")}
+    query = {"kind": "status", "status": 503, "count": 2, "path_prefix": f"/v3/company/{REALM}/query"}
+    qbo.admin("POST", "faults", query)  # the preload of the customer list fails twice
+    receipts = conn.upsert_customers([Customer(f"org-{n}", f"Preload {n}") for n in range(3)])
+    assert [(r.status.value, r.error_class) for r in receipts] == [("failed", ErrorClass.RETRIABLE)] * 3
+    qbo.admin("POST", "faults", query)  # and of the item list
+    items = conn.resolve_items(
+        [Item(f"SKU-{n}", f"Preload item {n}", income_account_ref="1") for n in range(3)]
+    )
+    assert [(r.status.value, r.error_class) for r in items] == [("failed", ErrorClass.RETRIABLE)] * 3
+    assert {entity: len(qbo.objects(entity)) for entity in before} == before  # nothing created blind
 
 
 def _hammer(config_json: str, state_url: str, calls: int) -> None:

@@ -4,8 +4,9 @@ The batch channel carries up to ``batch_size`` records per request (40 requests 
 single channel carries one record per request (the rest of the 500 a minute). The dispatcher takes
 a unit of the batch channel whenever two or more records are queued and one is free, else a unit
 of the single channel; it sleeps only when neither channel has a unit left, so no capacity stays
-unused while work is queued. Units are taken just before a worker sends (at most
-``workers`` requests in flight), so the time a unit is counted is the time the request leaves.
+unused while work is queued. A unit is taken only when a worker is free (at most ``workers``
+requests in flight), so it is counted shortly before its request leaves; the limiter widens its
+window by the recent grant-to-send delays (:attr:`RealmLimiter.window`) to cover that gap.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class ChannelDispatcher:
         self.workers = max(1, workers)
         self.stop_on = stop_on  # errors after which nothing more is sent
         self.tolerate = tolerate  # errors that fail only their own request; any other one stops too
-        self.use_singles = use_singles  # False: batches only (fewest requests, about 28% slower)
+        self.use_singles = use_singles  # False: batches only (fewest requests, about 28% less throughput)
         self._sleep = sleep
         self._clock = clock
 

@@ -196,6 +196,32 @@ class QuickBooksConnector(ERPConnector):
             out[p.index] = on_fault(p, error)
         return out
 
+    def _finder(
+        self,
+        qbo_entity: str,
+        name_field: str,
+        entity: str,
+        todo: Sequence[Pending],
+        receipts: dict[int, Receipt],
+    ) -> CachedFinder | None:
+        """A finder for ``todo`` (preloaded for a bulk call), or None when the preload failed.
+
+        A failed preload (after the client's retries) gives every record in ``todo`` a failed
+        receipt of the error's class (retriable for an outage): nothing is created blind.
+        """
+        finder = CachedFinder(self.client, qbo_entity, name_field, preload=False)
+        if len(todo) < self.bulk_lookup_threshold:
+            return finder
+        try:
+            finder.preload()
+        except ERPAuthError:
+            raise
+        except ERPError as exc:
+            for p in todo:
+                receipts[p.index] = failed(p.key, entity, exc, p.digest)
+            return None
+        return finder
+
     # -- contract -------------------------------------------------------------------------------
     def health_check(self) -> tuple[bool, str]:
         return self.hook.test_connection()
@@ -207,9 +233,9 @@ class QuickBooksConnector(ERPConnector):
         )
         ledger = self._ledger(entity, [p.key for p in todo])
         todo = settle_ledger_hits(entity, todo, ledger, receipts, same_payload=True)
-        finder = CachedFinder(
-            self.client, "Customer", "DisplayName", preload=len(todo) >= self.bulk_lookup_threshold
-        )
+        finder = self._finder("Customer", "DisplayName", entity, todo, receipts)
+        if finder is None:
+            return in_order(customers, receipts, first_of, lambda c: c.external_key)
         owners = Owners(self.store, self.erp_name, entity)
 
         def settle(p: Pending, receipt: Receipt) -> None:
@@ -377,7 +403,9 @@ class QuickBooksConnector(ERPConnector):
         )
         ledger = self._ledger(entity, [p.key for p in todo])
         todo = settle_ledger_hits(entity, todo, ledger, receipts)
-        finder = CachedFinder(self.client, "Item", "Name", preload=len(todo) >= self.bulk_lookup_threshold)
+        finder = self._finder("Item", "Name", entity, todo, receipts)
+        if finder is None:
+            return in_order(items, receipts, first_of, lambda item: item.sku)
         to_create: list[Pending] = []
         for p in todo:
             try:

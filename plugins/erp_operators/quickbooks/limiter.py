@@ -14,8 +14,11 @@ unit when its own bucket is empty and the caller has no batch work waiting (plai
 updates do), so a minute without batch work can still use all 500.
 
 A limiter minute is ``60 / time_scale`` seconds (plus ``window_margin``), so a time-scaled sandbox
-and the limiter agree. The concurrency cap is per process (a semaphore per realm); across
-processes it is bounded by the Airflow pool the QBO tasks run in.
+and the limiter agree. The concurrency cap is per process only (a semaphore per realm of
+``concurrent_requests``). Across processes the bound is the Airflow pool ``erp_quickbooks``, which
+``streak-erp pools sync`` sizes to one slot: one QBO writer task at a time, whose dispatcher keeps
+``concurrent_requests`` in flight. A bigger pool would let parallel tasks together exceed Intuit's
+10 concurrent requests (the excess is answered 429 and retried: nothing lost, but over the limit).
 """
 
 from __future__ import annotations
@@ -31,9 +34,6 @@ from erp_operators.quickbooks.config import QuickBooksLimits
 
 _SEMAPHORES: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _SEMAPHORES_LOCK = threading.Lock()
-
-BATCH = "batch"
-SINGLE = "single"
 
 
 class BudgetStore(Protocol):
