@@ -82,7 +82,7 @@ def default_slots(erp: str) -> tuple[int, str]:
     if erp == "quickbooks":
         from erp_operators.quickbooks.config import QuickBooksLimits
 
-        return QuickBooksLimits().concurrent_requests, "Intuit's concurrent request limit"
+        return 1, _QBO_ONE_WRITER.format(limit=QuickBooksLimits().concurrent_requests)
     return DEFAULT_SLOTS, "default"
 
 
@@ -106,8 +106,14 @@ def size_from_connection(erp: str, conn: Any) -> tuple[int, str]:
     return DEFAULT_SLOTS, f"{cid}: default"
 
 
+# One QBO writer task per realm at a time: each task's dispatcher already keeps up to
+# ``concurrent_requests`` requests in flight (Intuit allows 10 per realm), so a second task in
+# parallel would exceed that limit across processes instead of adding throughput.
+_QBO_ONE_WRITER = "one writer task at a time; its {limit} parallel requests fill Intuit's concurrent limit"
+
+
 def _quickbooks_slots(cid: str, extra: dict[str, Any]) -> tuple[int, str]:
-    """QuickBooks: ``limits.concurrent_requests`` when the connection sets it, else Intuit's 10."""
+    """QuickBooks: 1 slot (see ``_QBO_ONE_WRITER``); the connection's limits are checked here."""
     from erp_operators.quickbooks.config import parse_limits
 
     limits = extra.get("limits") or {}
@@ -122,8 +128,7 @@ def _quickbooks_slots(cid: str, extra: dict[str, Any]) -> tuple[int, str]:
             f">= 1, not {raw!r}"
         )
     limit = parse_limits(extra).concurrent_requests
-    what = "limits.concurrent_requests" if raw is not None else "Intuit's concurrent request limit"
-    return limit, f"{cid}: {what} {limit}"
+    return 1, f"{cid}: " + _QBO_ONE_WRITER.format(limit=limit)
 
 
 def plan_pools(

@@ -100,7 +100,7 @@ def test_pools_are_sized_from_each_connection_and_resized_when_a_limit_changes(a
     result = _pools_sync(env)
     assert result.returncode == 0, result.stderr
     pools = _pools(airflow_home)
-    assert pools["erp_quickbooks"][0] == 10  # Intuit's concurrent request limit
+    assert pools["erp_quickbooks"][0] == 1  # one writer task; its dispatcher fills Intuit's 10 requests
     assert pools["erp_netsuite"][0] == 7  # the account's concurrency limit
     assert pools["erp_syspro"][0] == 4  # the default for the other ERPs
     assert "erp_sage50" not in pools and "erp_dynamics_gp" not in pools  # no connection, not targeted
@@ -108,7 +108,7 @@ def test_pools_are_sized_from_each_connection_and_resized_when_a_limit_changes(a
     assert "netsuite_default: account concurrency limit 7" in pools["erp_netsuite"][1]
     for line in ("erp_netsuite", "netsuite_default: account concurrency limit 7", "created"):
         assert line in result.stdout
-    assert "Intuit's concurrent request limit 10" in result.stdout
+    assert "its 10 parallel requests fill Intuit's concurrent limit" in result.stdout
 
     # The limits change: a dry run shows the resize and writes nothing ...
     env = _env(
@@ -119,17 +119,19 @@ def test_pools_are_sized_from_each_connection_and_resized_when_a_limit_changes(a
     )
     dry = _pools_sync(env, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "would resize from 10" in dry.stdout and "would resize from 7" in dry.stdout
-    assert "unchanged" in dry.stdout  # syspro stays at 4
+    assert "would resize from 7" in dry.stdout
+    assert "unchanged" in dry.stdout  # syspro stays at 4, QuickBooks at 1
     assert _pools(airflow_home) == pools
 
     # ... and the real run resizes.
     done = _pools_sync(env)
     assert done.returncode == 0, done.stderr
     after = _pools(airflow_home)
-    assert after["erp_quickbooks"][0] == 3 and after["erp_netsuite"][0] == 2 and after["erp_syspro"][0] == 4
-    assert "quickbooks_default: limits.concurrent_requests 3" in after["erp_quickbooks"][1]
-    assert "resized from 10" in done.stdout
+    assert after["erp_quickbooks"][0] == 1 and after["erp_netsuite"][0] == 2 and after["erp_syspro"][0] == 4
+    assert (
+        "quickbooks_default: one writer task at a time; its 3 parallel requests" in after["erp_quickbooks"][1]
+    )
+    assert "resized from 7" in done.stdout
 
 
 @pytest.mark.slow
@@ -181,7 +183,7 @@ def test_plan_names_the_pools_as_the_dags_do_and_defaults_a_targeted_erp_without
     }
     specs = plan_pools(conns.get, required=["quickbooks", "netsuite"])
     assert [(s.name, s.slots) for s in specs] == [
-        ("erp_quickbooks", 10),
+        ("erp_quickbooks", 1),
         ("erp_netsuite", 4),
         ("erp_sage50", 4),
     ]
@@ -215,4 +217,4 @@ def test_make_up_sizes_the_pools_through_the_same_command(airflow_home: Path, tm
             server.stop()
     pools = _pools(airflow_home)
     assert pools["erp_netsuite"][0] == demo.NETSUITE_CONCURRENCY
-    assert pools["erp_quickbooks"][0] == 10
+    assert pools["erp_quickbooks"][0] == 1
