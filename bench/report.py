@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +165,25 @@ def _map_validate(mv: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _strict_reading(results: dict[str, Any], ceiling: int) -> list[str]:
+    """The fraction of the ceiling under a stricter reading that credits the window's opening burst."""
+    parts = []
+    for p in results.get("phases", []):
+        e = p.get("erp", {})
+        records, minutes = e.get("records_written") or 0, e.get("write_phase_limit_minutes")
+        if not p["label"].endswith("-first") or not minutes or records <= ceiling:
+            continue
+        best = math.ceil(records / ceiling) - 1  # a sliding window admits a full minute's burst at once
+        parts.append(f"{p['dag_id']} {best} / {minutes:.2f} = {best / minutes:.3f}")
+    if not parts:
+        return []
+    return [
+        "- **A stricter reading of the ceiling**: a sliding window lets a full minute's worth go out at "
+        "the start of every limit-minute, so N records can finish ceil(N / ceiling) - 1 limit-minutes "
+        "after the first request. Measured against that: " + "; ".join(parts) + "."
+    ]
+
+
 def write_report(results: dict[str, Any], path: Path) -> None:
     m = results["machine"]
     limits = QboLimits()
@@ -208,6 +228,7 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "(time scale 4 = a 15 s minute); it is chosen per DAG so that its write phase would last "
         f"{results.get('phase_seconds', 180):.0f} s at the ceiling (`BENCH_PHASE_SECONDS`; `BENCH_TIME_SCALE` "
         "forces one scale).",
+        *_strict_reading(results, limits.records_per_minute),
         "- **Minimum requests at the ceiling**: the fastest schedule for the records written (40 full batches "
         "and 460 single creates each minute); the batch-only figure in brackets is the fewest requests "
         "possible at all, which takes about 38% longer (1,200 instead of 1,660 records a minute). "
