@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from streak_hooks.errors import StreakAPIError
 from streak_hooks.models import Box, Pipeline
 
 if TYPE_CHECKING:
@@ -195,7 +196,13 @@ def detect_won_boxes(
     candidates: dict[str, Box] = {}
     if window.box_keys:
         for key in window.box_keys:
-            box = hook.get_box(key)
+            try:
+                box = hook.get_box(key)
+            except StreakAPIError as exc:
+                if exc.status != 404:
+                    raise
+                det.skipped.append(f"box {key}: not found in Streak (deleted, or a mistyped key)")
+                continue
             if box.stage_key in stage_keys:
                 candidates[box.key] = box
             else:

@@ -97,6 +97,15 @@ def test_explicit_box_keys_and_window(streak_hook, sqlite_store, admin) -> None:
     assert _detect(streak_hook, sqlite_store, admin, "window", since_ms=0, until_ms=1) == []
 
 
+def test_an_unknown_box_key_is_skipped_with_a_note_and_the_others_go_on(
+    streak_hook, sqlite_store, admin
+) -> None:
+    won = sorted(_won_keys(admin))
+    found = _detection(streak_hook, sqlite_store, admin, "replay", box_keys=("agxzNOSUCHBOX", won[1]))
+    assert [b.key for b in found.boxes] == [won[1]]
+    assert found.skipped == ["box agxzNOSUCHBOX: not found in Streak (deleted, or a mistyped key)"]
+
+
 def test_unknown_stage_name_is_a_clear_error(streak_hook, sqlite_store) -> None:
     with pytest.raises(
         DetectionError, match=r"stage 'Closed Won!' not found in pipeline 'Sales' \(stages: Lead"
