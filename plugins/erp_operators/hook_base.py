@@ -61,9 +61,12 @@ class ConnectionHook(BaseHook, Generic[C], metaclass=abc.ABCMeta):
     def config(self) -> C:
         """Connection settings, read from the Airflow connection on first use."""
         if self._config is None:
-            conn = self.get_connection(getattr(self, self.conn_name_attr))
-            self._config = self._build_config(conn, provider_info.read_extras(conn, self.conn_type))
+            self._config = self.config_from(self.get_connection(getattr(self, self.conn_name_attr)))
         return self._config
+
+    def config_from(self, conn: Any) -> C:
+        """The config of an Airflow connection object (e.g. one read outside a task)."""
+        return self._build_config(conn, provider_info.read_extras(conn, self.conn_type))
 
     @abc.abstractmethod
     def _build_config(self, conn: Any, extras: dict[str, Any]) -> C:

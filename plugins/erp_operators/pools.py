@@ -91,11 +91,9 @@ def size_from_connection(erp: str, conn: Any) -> tuple[int, str]:
     cid = conn.conn_id
     try:
         if erp == "netsuite":
-            from erp_operators import provider_info
             from erp_operators.netsuite.hook import NetSuiteHook, pool_slots
 
-            hook = NetSuiteHook(cid)
-            config = hook._build_config(conn, provider_info.read_extras(conn, "netsuite"))
+            config = NetSuiteHook(cid).config_from(conn)
             return pool_slots(config), f"{cid}: account concurrency limit {config.concurrency_limit}"
         if erp == "quickbooks":
             return _quickbooks_slots(cid, conn.extra_dejson or {})
