@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+MAX_DECISIONS = 500_000  # admission decisions kept for /__admin/limits/decisions
+
 
 @dataclass
 class LimitConfig:
@@ -62,7 +64,8 @@ class RealmLimiter:
         self._lock = threading.Lock()
         self._usage: dict[str, _RealmUsage] = {}
         self.throttled: dict[str, int] = {}
-        self.decisions: list[dict[str, Any]] = []
+        # Bounded so a long-running sandbox (`make up`) does not grow without end; far above one bench run.
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=MAX_DECISIONS)
 
     def reset(self, config: LimitConfig) -> None:
         with self._lock:
