@@ -66,7 +66,7 @@ def streak_master_data_sync() -> None:
         from erp_operators.tasks import master_data
         from erp_operators.tasks.common import run_params
 
-        return master_data.prepare(run_params(context), context["run_id"])
+        return master_data.prepare(run_params(context))
 
     @task
     def plan(run: dict) -> list:

@@ -89,7 +89,7 @@ class Alert:
             if len(self.records) > MAX_LISTED:
                 lines.append(f"  ... and {len(self.records) - MAX_LISTED} more")
         lines.append(f"What to do: {self.what_to_do}")
-        if self.replay_conf is not None:
+        if self.replay_conf is not None and self.dag_id not in ("", "?"):
             lines.append(
                 f"Replay: airflow dags trigger {self.dag_id} --conf '{json.dumps(self.replay_conf)}'"
                 " (or Trigger DAG w/ config in the UI)"

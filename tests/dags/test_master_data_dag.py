@@ -318,7 +318,7 @@ def test_plan_hands_on_list_ranges_not_records(env) -> None:
 
     from erp_operators.tasks import master_data
 
-    run = master_data.prepare({"entity": "customers"}, "test-run")
+    run = master_data.prepare({"entity": "customers"})
     chunks = master_data.plan(run)
     expected = _expected_customers(env)
     assert sum(c["count"] for c in chunks) == len(expected)

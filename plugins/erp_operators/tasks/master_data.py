@@ -94,7 +94,7 @@ def _fetch_one(hook: StreakHook, source: str, key: str) -> Organization | Contac
 
 
 # -- plan ----------------------------------------------------------------------------------------
-def prepare(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = None) -> dict[str, Any]:
+def prepare(params: dict[str, Any], *, config: SyncConfig | None = None) -> dict[str, Any]:
     """The run's settings from its Params and include/sync.yaml (the pipeline resolved once)."""
     from streak_hooks.detection import pipeline_to_api, resolve_pipeline
     from streak_hooks.hook import StreakHook
@@ -116,7 +116,6 @@ def prepare(params: dict[str, Any], run_id: str, *, config: SyncConfig | None = 
         "page_size": settings.page_size,
         "max_chunks": settings.max_chunks,
         "pipeline_api": pipeline_to_api(resolve_pipeline(StreakHook(), rule.name)),
-        "run_id": run_id,
     }
 
 
